@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from claimlens.vision.decode import DecodedPhoto
@@ -79,7 +80,14 @@ class PhotoResult:
 
     data: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    # exact keys for the cross-claim index: kind -> values (e.g. {"sha256": [...]})
     index_keys: dict[str, list[str]] = field(default_factory=dict)
+    # binary codes for the cross-claim Hamming index: kind -> codes (each a Python int of the kind's bit
+    # width, e.g. {"phash64": [c]}); several codes per photo are allowed (e.g. dihedral variants)
+    codes: dict[str, list[int]] = field(default_factory=dict)
+    # opaque blobs stored next to the photo (e.g. local-feature descriptors) that the claim phase of this
+    # check, for this or another claim, can load back through ClaimContext.load_artifact
+    artifacts: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -95,11 +103,28 @@ class IndexHit:
     key_value: str
 
 
+@dataclass(frozen=True)
+class CodeHit:
+    """A photo in the Hamming index whose code is within the asked distance of the query code."""
+
+    photo_id: str
+    claim_id: str
+    stage: str
+    role: str | None
+    uploaded_at: datetime | None
+    kind: str
+    distance: int
+
+
 class CrossClaimIndex(Protocol):
     """Read access to the cross-claim index, the same in PostgreSQL and SQLite."""
 
     def lookup(self, kind: str, values: list[str]) -> list[IndexHit]:
         """All photos (any claim, including the asking one) indexed under ``kind`` with one of ``values``."""
+        ...
+
+    def search_codes(self, kind: str, codes: list[int], max_distance: int, limit: int = 50) -> list[CodeHit]:
+        """Photos whose code of ``kind`` is within ``max_distance`` bits of any of ``codes`` (best first)."""
         ...
 
 
@@ -119,6 +144,11 @@ class ClaimContext:
     claim: dict[str, Any]  # the claim record (see claimlens.core.schemas.ClaimFields), JSON-able values
     photos: list[PhotoAnalysis]
     index: CrossClaimIndex
+    # (claim_id, photo_id, check name, artifact name) -> bytes, or None when absent; works for photos of
+    # other claims too (e.g. to verify a candidate match with its stored local features)
+    load_artifact: Callable[[str, str, str, str], bytes | None]
+    # (claim_id, photo_id) -> a small upright JPEG of that photo, for evidence images; None when absent
+    load_thumbnail: Callable[[str, str], bytes | None]
 
 
 class Check(ABC):
