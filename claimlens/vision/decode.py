@@ -166,3 +166,31 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise UnreadableImageError("corrupt", f"unexpected pixel layout {rgb.shape}")
     return DecodedPhoto(rgb=rgb, format=fmt, metadata=metadata, orientation=orientation, mode=source_mode)
+
+
+def sniff_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, int, int]:
+    """Cheap header check at upload time (no pixel decoding): format and dimensions.
+
+    Raises the same errors as :func:`decode_photo` for empty, non-image, unsupported or oversized input.
+    Truncated pixel data is only found by the full decode in the worker.
+    """
+    if not data:
+        raise UnreadableImageError("empty", "the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = (img.format or "").upper()
+                width, height = img.size
+    except UnidentifiedImageError as exc:
+        raise UnreadableImageError("not_an_image", "the bytes are not a supported image format") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError("too_many_pixels", str(exc)) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UnreadableImageError("corrupt", f"cannot read the image header: {exc}") from exc
+    if fmt not in ALLOWED_FORMATS:
+        raise UnreadableImageError("unsupported_format", f"format {fmt or 'unknown'} is not accepted")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            "too_many_pixels", f"{width}x{height} = {width * height} pixels exceeds the limit {max_pixels}")
+    return fmt, width, height

@@ -1,0 +1,354 @@
+"""The cross-claim Hamming index: binary codes of every photo, searchable by Hamming distance.
+
+Scheme: multi-index hashing (Norouzi, Punjani, Fleet, "Fast search in Hamming space with multi-index
+hashing", CVPR 2012). The 64-bit word of a code is cut into ``N_BANDS`` disjoint substrings ("bands"), each
+stored in its own column with its own B-tree index ``(kind, band, code)``. If two codes differ in at most
+``r`` bits and ``r = s*m + a`` (``m`` bands, ``0 <= a < m``), then (pigeonhole) one of the first ``a + 1``
+bands differs in at most ``s`` bits or one of the others in at most ``s - 1`` bits. A search therefore
+enumerates, for each band, every value within that band radius of the query's band, fetches the rows
+whose band equals one of them (indexed equality lookups), and verifies the full distance: in SQL with
+``bit_count`` on PostgreSQL (an index-only scan: the code is in the band index), in Python on SQLite.
+The result is exact: no false negatives and no false positives within ``max_distance``.
+
+Why three bands of 22/21/21 bits: measured in docs/index.md (``claimlens bench index``).
+
+Codes wider than 64 bits (``emb128``, ``emb256``...) are stored as their top 64 bits in ``code`` (banded,
+verified in SQL as a lower bound of the full distance) plus the remaining bits in ``code_ext``; the full
+distance is verified in Python. That stays exact, but the bands only see the top word, so keep radii of
+wide kinds small or give them their own table with more bands.
+
+Both PostgreSQL (service mode) and SQLite (embedded mode) are served by the same table definition.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from itertools import combinations
+from typing import NamedTuple
+
+import numpy as np
+from sqlalchemy import (BigInteger, Column, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String,
+                        Table, delete, select, text)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from claimlens.core.db import Base
+
+WORD_BITS = 64
+N_BANDS = 3  # chosen by measurement, see docs/index.md
+MAX_PROBES = 200_000  # refuse searches whose neighbour enumeration would exceed this many band keys
+_SQLITE_CHUNK = 10_000  # bound parameters per IN list on SQLite (its limit is 32766)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Pure functions: code layout, band split, neighbour enumeration
+# --------------------------------------------------------------------------------------------------------
+
+def kind_bits(kind: str) -> int:
+    """The bit width of a code kind, read from the digits that end its name (``phash64`` -> 64)."""
+    m = re.search(r"(\d+)$", kind)
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"code kind {kind!r} must end with its bit width, e.g. 'phash64'")
+    bits = int(m.group(1))
+    if bits > WORD_BITS and bits % 8:
+        raise ValueError(f"code kind {kind!r}: widths above 64 bits must be a multiple of 8")
+    return bits
+
+
+def band_widths(n_bands: int = N_BANDS, bits: int = WORD_BITS) -> tuple[int, ...]:
+    """Widths of the ``n_bands`` substrings of a ``bits``-bit word, most significant first, wider first."""
+    if not 1 <= n_bands <= bits:
+        raise ValueError(f"n_bands must be in 1..{bits}, got {n_bands}")
+    base, extra = divmod(bits, n_bands)
+    return tuple(base + 1 if i < extra else base for i in range(n_bands))
+
+
+def split_bands(word: int, widths: Sequence[int]) -> tuple[int, ...]:
+    """Cut an unsigned word into its bands (most significant band first)."""
+    out = []
+    shift = sum(widths)
+    for w in widths:
+        shift -= w
+        out.append((word >> shift) & ((1 << w) - 1))
+    return tuple(out)
+
+
+def band_radii(radius: int, n_bands: int) -> tuple[int, ...]:
+    """Per-band search radius that keeps a search of ``radius`` bits exact (-1: the band is not probed).
+
+    With ``radius = s * n_bands + a``: bands ``0..a`` get ``s``, the others ``s - 1`` (the tightened
+    pigeonhole of Norouzi et al.: if every band differed more, the total would be at least ``radius + 1``).
+    """
+    if radius < 0:
+        raise ValueError("radius must be >= 0")
+    s, a = divmod(radius, n_bands)
+    return tuple(s if i <= a else s - 1 for i in range(n_bands))
+
+
+@lru_cache(maxsize=256)
+def flip_masks(width: int, radius: int) -> np.ndarray:
+    """Every ``width``-bit mask with at most ``radius`` bits set (uint64, ascending popcount)."""
+    masks = [0]
+    for k in range(1, min(radius, width) + 1):
+        masks.extend(sum(1 << b for b in bits) for bits in combinations(range(width), k))
+    arr = np.asarray(masks, dtype=np.uint64)
+    arr.flags.writeable = False
+    return arr
+
+
+def n_neighbours(width: int, radius: int) -> int:
+    """How many values lie within ``radius`` bits of a ``width``-bit value (without enumerating them)."""
+    from math import comb
+
+    return sum(comb(width, k) for k in range(0, min(radius, width) + 1)) if radius >= 0 else 0
+
+
+def band_neighbours(value: int, width: int, radius: int) -> np.ndarray:
+    """Every ``width``-bit value within ``radius`` bits of ``value`` (the value itself first)."""
+    if radius < 0:
+        return np.empty(0, dtype=np.uint64)
+    return np.uint64(value) ^ flip_masks(width, radius)
+
+
+def probe_plan(words: Sequence[int], radius: int, widths: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each band, the band keys to look up and, aligned with them, the query word each key came from.
+
+    ``words`` are unsigned 64-bit query words. A band whose radius is negative gets empty arrays.
+    """
+    radii = band_radii(radius, len(widths))
+    total = sum(n_neighbours(w, r) for w, r in zip(widths, radii)) * len(words)
+    if total > MAX_PROBES:
+        raise ValueError(f"a search of radius {radius} with {len(words)} codes needs {total} band probes "
+                         f"(limit {MAX_PROBES}); use a smaller radius")
+    plan = []
+    for i, (w, r) in enumerate(zip(widths, radii)):
+        keys, owners = [], []
+        for word in words:
+            nb = band_neighbours(split_bands(word, widths)[i], w, r)
+            keys.append(nb)
+            owners.append(np.full(nb.shape, word, dtype=np.uint64))
+        plan.append((np.concatenate(keys) if keys else np.empty(0, np.uint64),
+                     np.concatenate(owners) if owners else np.empty(0, np.uint64)))
+    return plan
+
+
+def hamming(a: int, b: int) -> int:
+    """Hamming distance of two non-negative ints."""
+    return (a ^ b).bit_count()
+
+
+def to_signed64(word: int) -> int:
+    """Unsigned 64-bit word -> the signed value stored in a BIGINT column."""
+    return word - (1 << 64) if word >= (1 << 63) else word
+
+
+def to_unsigned64(value: int) -> int:
+    return value & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def split_code(code: int, bits: int) -> tuple[int, bytes]:
+    """A code of ``bits`` bits -> (unsigned top 64-bit word, remaining bits as big-endian bytes)."""
+    if code < 0 or code >> bits:
+        raise ValueError(f"code {code:#x} does not fit in {bits} bits")
+    if bits <= WORD_BITS:
+        return code, b""
+    rest = bits - WORD_BITS
+    return code >> rest, (code & ((1 << rest) - 1)).to_bytes(rest // 8, "big")
+
+
+def join_code(word: int, ext: bytes) -> int:
+    """Inverse of :func:`split_code` (``word`` unsigned)."""
+    return (word << (8 * len(ext))) | int.from_bytes(ext, "big") if ext else word
+
+
+# --------------------------------------------------------------------------------------------------------
+# Storage
+# --------------------------------------------------------------------------------------------------------
+
+def make_table(metadata: MetaData, name: str = "hamming_codes", n_bands: int = N_BANDS,
+               schema: str | None = None) -> Table:
+    """The index table (also used by the bench to build throw-away copies with other band counts).
+
+    One row per (kind, photo, code). ``code`` is the top 64-bit word as a signed BIGINT, ``code_ext`` the
+    bits beyond 64 (empty for 64-bit kinds), ``b0..b{n-1}`` the bands of ``code`` as unsigned ints.
+    """
+    bands = [Column(f"b{i}", Integer, nullable=False) for i in range(n_bands)]
+    return Table(
+        name, metadata,
+        Column("kind", String(32), nullable=False),
+        Column("photo_id", String(36), nullable=False),
+        Column("claim_id", String(64), nullable=False),
+        Column("code", BigInteger, nullable=False),
+        Column("code_ext", LargeBinary, nullable=False),
+        *bands,
+        # the natural key: idempotent inserts (ON CONFLICT DO NOTHING) and remove(photo_id)
+        PrimaryKeyConstraint("photo_id", "kind", "code", "code_ext"),
+        # one index per band: (kind, band, code) lets PostgreSQL verify candidates in an index-only scan
+        *[Index(f"ix_{name}_kind_b{i}", "kind", f"b{i}", "code") for i in range(n_bands)],
+        schema=schema,
+    )
+
+
+hamming_codes = make_table(Base.metadata)
+
+
+class HammingCode(Base):
+    """ORM view of one row of :data:`hamming_codes` (the index itself uses Core statements)."""
+
+    __table__ = hamming_codes
+
+
+class HammingHit(NamedTuple):
+    photo_id: str
+    claim_id: str
+    distance: int
+
+
+# --------------------------------------------------------------------------------------------------------
+# The index
+# --------------------------------------------------------------------------------------------------------
+
+class HammingIndex:
+    """Add, remove and search codes; the same calls on PostgreSQL and SQLite.
+
+    ``table`` defaults to the application table; the bench passes a throw-away copy.
+    The caller owns the transaction (``session_scope`` commits).
+    """
+
+    def __init__(self, table: Table = hamming_codes) -> None:
+        self.table = table
+        self.band_cols = [c for c in table.c if re.fullmatch(r"b\d+", c.name)]
+        self.widths = band_widths(len(self.band_cols))
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        self._pg_name = PGDialect().identifier_preparer.format_table(table)
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    def rows(self, kind: str, photo_id: str, claim_id: str, codes: Iterable[int]) -> list[dict]:
+        """The rows ``add`` inserts, sorted by the unique key (a fixed order avoids deadlocks between
+        concurrent transactions inserting the same rows)."""
+        bits = kind_bits(kind)
+        out = {}
+        for code in codes:
+            word, ext = split_code(int(code), bits)
+            row = {"kind": kind, "photo_id": photo_id, "claim_id": claim_id,
+                   "code": to_signed64(word), "code_ext": ext}
+            row.update({c.name: b for c, b in zip(self.band_cols, split_bands(word, self.widths))})
+            out[(row["code"], ext)] = row
+        return [out[k] for k in sorted(out)]
+
+    def add(self, session: Session, kind: str, photo_id: str, claim_id: str, codes: Iterable[int]) -> int:
+        """Index ``codes`` of ``kind`` for a photo; re-adding existing codes is a no-op. Returns rows new."""
+        rows = self.rows(kind, photo_id, claim_id, codes)
+        if not rows:
+            return 0
+        dialect = session.get_bind().dialect.name
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        result = session.execute(ins(self.table).values(rows).on_conflict_do_nothing())
+        return max(result.rowcount, 0)
+
+    def remove(self, session: Session, photo_id: str) -> int:
+        """Drop every code of a photo (all kinds). Returns the number of rows removed."""
+        return session.execute(delete(self.table).where(self.table.c.photo_id == photo_id)).rowcount
+
+    # -- search ------------------------------------------------------------------------------------------
+
+    def search(self, session: Session, kind: str, codes: Sequence[int], max_distance: int, limit: int = 50,
+               exclude_photo_id: str | None = None) -> list[HammingHit]:
+        """Photos with a code of ``kind`` within ``max_distance`` bits of any of ``codes``.
+
+        Exact within the radius; one row per photo (its best code), smallest distance first (ties by
+        photo id), at most ``limit`` rows. Pass every variant of the query (e.g. its dihedral transforms)
+        in ``codes`` at once: one statement serves them all.
+        """
+        bits = kind_bits(kind)
+        queries = sorted({split_code(int(c), bits) for c in codes})
+        if not queries or limit <= 0:
+            return []
+        words = sorted({w for w, _ in queries})
+        plan = probe_plan(words, max_distance, self.widths)
+        if session.get_bind().dialect.name == "postgresql":
+            if bits <= WORD_BITS:
+                return self._search_pg(session, kind, plan, max_distance, limit, exclude_photo_id)
+            rows = self._candidates_pg(session, kind, plan, max_distance, exclude_photo_id)
+        else:
+            rows = self._candidates_sqlite(session, kind, plan, exclude_photo_id)
+        return self._verify(rows, queries, max_distance, limit)
+
+    @staticmethod
+    def _verify(rows: Iterable[tuple[str, str, int, bytes]], queries: list[tuple[int, bytes]],
+                max_distance: int, limit: int) -> list[HammingHit]:
+        full = [join_code(w, e) for w, e in queries]
+        best: dict[str, HammingHit] = {}
+        for photo_id, claim_id, code, ext in rows:
+            c = join_code(to_unsigned64(code), bytes(ext))
+            d = min(hamming(c, q) for q in full)
+            if d <= max_distance and (photo_id not in best or d < best[photo_id].distance):
+                best[photo_id] = HammingHit(photo_id, claim_id, d)
+        return sorted(best.values(), key=lambda h: (h.distance, h.photo_id))[:limit]
+
+    def _candidates_sqlite(self, session: Session, kind: str, plan: list[tuple[np.ndarray, np.ndarray]],
+                           exclude_photo_id: str | None) -> list[tuple[str, str, int, bytes]]:
+        t = self.table
+        seen: dict[tuple[str, int, bytes], tuple[str, str, int, bytes]] = {}
+        for col, (keys, _owners) in zip(self.band_cols, plan):
+            uniq = np.unique(keys).tolist()
+            for i in range(0, len(uniq), _SQLITE_CHUNK):
+                stmt = select(t.c.photo_id, t.c.claim_id, t.c.code, t.c.code_ext).where(
+                    t.c.kind == kind, col.in_(uniq[i:i + _SQLITE_CHUNK]))
+                if exclude_photo_id is not None:
+                    stmt = stmt.where(t.c.photo_id != exclude_photo_id)
+                for row in session.execute(stmt):
+                    seen[(row[0], row[2], bytes(row[3]))] = tuple(row)
+        return list(seen.values())
+
+    def _pg_parts(self, plan: list[tuple[np.ndarray, np.ndarray]]) -> tuple[str, dict]:
+        """The candidate CTE: per probed band, an index-only nested loop over (key, query word) pairs."""
+        tname = self._pg_table_name()
+        params: dict = {}
+        parts = []
+        for i, (col, (keys, owners)) in enumerate(zip(self.band_cols, plan)):
+            if not len(keys):
+                continue
+            params[f"k{i}"] = keys.astype(np.int64).tolist()
+            params[f"q{i}"] = owners.view(np.int64).tolist()
+            parts.append(
+                f"SELECT h.code, bit_count((h.code # q.qc)::bit(64))::int AS d "
+                f"FROM unnest(CAST(:k{i} AS integer[]), CAST(:q{i} AS bigint[])) AS q(key, qc) "
+                f"JOIN {tname} h ON h.kind = :kind AND h.{col.name} = q.key "
+                f"WHERE bit_count((h.code # q.qc)::bit(64)) <= :r")
+        return " UNION ALL ".join(parts), params
+
+    def _pg_table_name(self) -> str:
+        return self._pg_name
+
+    def _join_back(self) -> str:
+        """SQL condition that finds the rows of a matched word through the first band's index."""
+        shift = WORD_BITS - self.widths[0]
+        mask = (1 << self.widths[0]) - 1
+        col = self.band_cols[0].name
+        return f"r.kind = :kind AND r.{col} = ((m.code >> {shift}) & {mask})::int AND r.code = m.code"
+
+    def _search_pg(self, session: Session, kind: str, plan: list[tuple[np.ndarray, np.ndarray]],
+                   max_distance: int, limit: int, exclude_photo_id: str | None) -> list[HammingHit]:
+        cand, params = self._pg_parts(plan)
+        excl = "AND r.photo_id <> :exclude " if exclude_photo_id is not None else ""
+        sql = (f"WITH c AS ({cand}), m AS (SELECT code, min(d) AS d FROM c GROUP BY code) "
+               f"SELECT r.photo_id, min(r.claim_id), min(m.d) AS d FROM m JOIN {self._pg_table_name()} r "
+               f"ON {self._join_back()} {excl}"
+               f"GROUP BY r.photo_id ORDER BY d, r.photo_id LIMIT :limit")
+        params.update(kind=kind, r=max_distance, limit=limit, exclude=exclude_photo_id)
+        return [HammingHit(p, c, int(d)) for p, c, d in session.execute(text(sql), params)]
+
+    def _candidates_pg(self, session: Session, kind: str, plan: list[tuple[np.ndarray, np.ndarray]],
+                       max_distance: int, exclude_photo_id: str | None) -> list[tuple[str, str, int, bytes]]:
+        cand, params = self._pg_parts(plan)
+        excl = "AND r.photo_id <> :exclude" if exclude_photo_id is not None else ""
+        sql = (f"WITH c AS ({cand}), m AS (SELECT DISTINCT code FROM c) "
+               f"SELECT r.photo_id, r.claim_id, r.code, r.code_ext FROM m JOIN {self._pg_table_name()} r "
+               f"ON {self._join_back()} {excl}")
+        params.update(kind=kind, r=max_distance, exclude=exclude_photo_id)
+        return [tuple(row) for row in session.execute(text(sql), params)]

@@ -1,0 +1,128 @@
+"""The claim record and upload metadata as the survey app sends them (shared by API and ``claimlens scan``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Claim ids become object-key prefixes: letters, digits, '-', '_', '.', no path tricks, bounded length.
+CLAIM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Stage(StrEnum):
+    UNDERWRITING = "underwriting"
+    SURVEY = "survey"
+    ASSESSMENT = "assessment"
+    REINSPECTION = "reinspection"
+    DOCUMENT = "document"
+
+
+class Role(StrEnum):
+    OVERVIEW = "overview"
+    DAMAGE = "damage"
+    PLATE = "plate"
+    VIN = "vin"
+    REGISTRATION = "registration"
+    THIRD_PARTY = "third_party"
+    SCENE = "scene"
+
+
+class LossType(StrEnum):
+    COLLISION = "collision"
+    SCRATCH = "scratch"
+    FLOOD = "flood"
+    THEFT = "theft"
+    FIRE = "fire"
+    GLASS = "glass"
+    OTHER = "other"
+
+
+def validate_claim_id(value: str) -> str:
+    if not CLAIM_ID_RE.fullmatch(value) or ".." in value:
+        raise ValueError("claim_id must be 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit")
+    return value
+
+
+class ThirdParty(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    plate: str | None = None
+    vin: str | None = None
+    make: str | None = None
+    model: str | None = None
+    kind: str | None = Field(None, description="vehicle, object (wall, pole), pedestrian ...")
+
+
+class ClaimFields(BaseModel):
+    """Everything the survey app knows about a claim. All optional except the id; unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claim_id: str
+    policy_id: str | None = Field(None, max_length=64)
+    plate: str | None = Field(None, max_length=32)
+    vin: str | None = Field(None, max_length=32)
+    make: str | None = Field(None, max_length=64)
+    model: str | None = Field(None, max_length=64)
+    colour: str | None = Field(None, max_length=32)
+    policy_start: datetime | None = None
+    policy_end: datetime | None = None
+    loss_time: datetime | None = None
+    loss_lat: float | None = Field(None, ge=-90, le=90)
+    loss_lon: float | None = Field(None, ge=-180, le=180)
+    loss_address: str | None = Field(None, max_length=500)
+    report_time: datetime | None = None
+    loss_type: LossType | None = None
+    third_party: ThirdParty | None = None
+    description: str | None = Field(None, max_length=5000)
+
+    _check_id = field_validator("claim_id")(validate_claim_id)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able dict (ISO-8601 times) as stored and as the checks see it."""
+        return self.model_dump(mode="json")
+
+
+class ClaimUpdate(BaseModel):
+    """Body of create/update: the claim fields without the id (the id is in the URL) plus a webhook."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy_id: str | None = Field(None, max_length=64)
+    plate: str | None = Field(None, max_length=32)
+    vin: str | None = Field(None, max_length=32)
+    make: str | None = Field(None, max_length=64)
+    model: str | None = Field(None, max_length=64)
+    colour: str | None = Field(None, max_length=32)
+    policy_start: datetime | None = None
+    policy_end: datetime | None = None
+    loss_time: datetime | None = None
+    loss_lat: float | None = Field(None, ge=-90, le=90)
+    loss_lon: float | None = Field(None, ge=-180, le=180)
+    loss_address: str | None = Field(None, max_length=500)
+    report_time: datetime | None = None
+    loss_type: LossType | None = None
+    third_party: ThirdParty | None = None
+    description: str | None = Field(None, max_length=5000)
+    webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
+
+
+class Region(BaseModel):
+    """A box drawn by the adjuster on the photo (pixels of the upright photo) with the part name."""
+
+    model_config = ConfigDict(extra="forbid")
+    x1: float = Field(ge=0)
+    y1: float = Field(ge=0)
+    x2: float = Field(ge=0)
+    y2: float = Field(ge=0)
+    part: str | None = Field(None, max_length=64)
+
+
+class PhotoUploadMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stage: Stage
+    role: Role | None = None
+    regions: list[Region] = Field(default_factory=list, max_length=50)
