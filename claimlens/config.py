@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     bootstrap_admin_key: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     webhook_timeout_seconds: float = 10.0
+    # signs webhook bodies (header X-Claimlens-Signature: sha256=<hex HMAC>) when set
+    webhook_secret: SecretStr | None = None
 
     timeline: TimelineSettings = Field(default_factory=TimelineSettings)
 

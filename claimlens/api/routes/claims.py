@@ -1,0 +1,171 @@
+"""Claims: create/update, read, submit for analysis, status, reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Response
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from claimlens.api.deps import PrincipalDep, RuntimeDep
+from claimlens.api.errors import ApiError
+from claimlens.core import layout
+from claimlens.core.auth import Principal
+from claimlens.core.claims import submit_claim, upsert_claim
+from claimlens.core.db import session_scope
+from claimlens.core.models import Claim, Photo
+from claimlens.core.schemas import ClaimFields, ClaimUpdate, validate_claim_id
+from claimlens.core.storage import ObjectNotFound
+
+router = APIRouter(prefix="/claims", tags=["claims"])
+log = logging.getLogger("claimlens.api")
+
+
+class ClaimPublic(BaseModel):
+    claim_id: str
+    status: str
+    revision: int
+    report_revision: int | None
+    score: int | None
+    fields: dict[str, Any]
+    photos: dict[str, int]
+    created_at: datetime
+    updated_at: datetime
+
+
+def checked_claim_id(claim_id: str) -> str:
+    try:
+        return validate_claim_id(claim_id)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_claim_id", str(exc)) from exc
+
+
+def load_claim(s: Any, principal: Principal, claim_id: str, *, write: bool = False) -> Claim:
+    """The claim if this principal may see it (adjusters: their own only); 404 otherwise, so ids of other
+    insurers' claims are not revealed."""
+    claim = s.get(Claim, checked_claim_id(claim_id))
+    if claim is None or not (principal.can_read_all() or claim.owner == principal.name):
+        raise ApiError(404, "not_found", f"claim {claim_id} not found")
+    if write and not principal.can_write():
+        raise ApiError(403, "forbidden", f"role {principal.role} cannot modify claims")
+    return claim
+
+
+def _public(s: Any, claim: Claim) -> ClaimPublic:
+    counts = dict(s.execute(select(Photo.status, func.count()).where(Photo.claim_id == claim.id)
+                            .group_by(Photo.status)).all())
+    return ClaimPublic(claim_id=claim.id, status=claim.status, revision=claim.revision,
+                       report_revision=claim.report_revision, score=claim.score, fields=claim.fields,
+                       photos={k: int(v) for k, v in counts.items()}, created_at=claim.created_at,
+                       updated_at=claim.updated_at)
+
+
+@router.put("/{claim_id}", response_model=ClaimPublic)
+def put_claim(claim_id: str, body: ClaimUpdate, principal: PrincipalDep, rt: RuntimeDep,
+              response: Response) -> ClaimPublic:
+    """Create the claim, or update the fields given in the body (fields left out keep their values)."""
+    if not principal.can_write():
+        raise ApiError(403, "forbidden", f"role {principal.role} cannot create or modify claims")
+    claim_id = checked_claim_id(claim_id)
+    sent = body.model_dump(exclude_unset=True, mode="json")
+    webhook = sent.pop("webhook_url", None)
+    with session_scope(rt.db_url) as s:
+        existing = s.get(Claim, claim_id)
+        if existing is not None:
+            load_claim(s, principal, claim_id, write=True)
+            merged = ClaimFields.model_validate({**existing.fields, **sent, "claim_id": claim_id})
+            claim, created = upsert_claim(s, merged, owner=principal.name, webhook_url=webhook,
+                                          partial={k: merged.record()[k] for k in sent})
+        else:
+            fields = ClaimFields.model_validate({**sent, "claim_id": claim_id})
+            claim, created = upsert_claim(s, fields, owner=principal.name, webhook_url=webhook)
+        public = _public(s, claim)
+    _write_claim_record(rt, claim_id, public.fields)
+    response.status_code = 201 if created else 200
+    return public
+
+
+def _write_claim_record(rt: Any, claim_id: str, fields: dict[str, Any]) -> None:
+    """The claim record next to its photos in the bucket (the DB stays the source of truth)."""
+    rt.store.put(layout.claim_record_key(claim_id), json.dumps(fields, ensure_ascii=False, indent=1).encode(),
+                 "application/json")
+
+
+@router.get("/{claim_id}", response_model=ClaimPublic)
+def read_claim(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> ClaimPublic:
+    """The claim record with its analysis status and photo counts."""
+    with session_scope(rt.db_url) as s:
+        return _public(s, load_claim(s, principal, claim_id))
+
+
+class SubmitBody(BaseModel):
+    webhook_url: str | None = None
+
+
+class SubmitPublic(BaseModel):
+    claim_id: str
+    revision: int
+    status: str
+    photos: int
+
+
+@router.post("/{claim_id}/submit", response_model=SubmitPublic, status_code=202)
+def submit(claim_id: str, principal: PrincipalDep, rt: RuntimeDep,
+           body: SubmitBody | None = Body(default=None)) -> SubmitPublic:
+    """Start (or restart) the claim analysis: every photo, then the claim report; poll /status."""
+    from claimlens.workers.tasks import dispatch_claim
+
+    with session_scope(rt.db_url) as s:
+        load_claim(s, principal, claim_id, write=True)
+    revision, photo_ids = submit_claim(rt, claim_id, webhook_url=body.webhook_url if body else None)
+    dispatch_claim(claim_id, revision, photo_ids)
+    return SubmitPublic(claim_id=claim_id, revision=revision, status="analysing", photos=len(photo_ids))
+
+
+class StatusPublic(BaseModel):
+    claim_id: str
+    status: str
+    revision: int
+    report_revision: int | None
+    final: bool
+    score: int | None
+    photos: dict[str, int]
+
+
+@router.get("/{claim_id}/status", response_model=StatusPublic)
+def read_status(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> StatusPublic:
+    """Cheap polling endpoint: final is true once the report of the latest revision is stored."""
+    with session_scope(rt.db_url) as s:
+        claim = load_claim(s, principal, claim_id)
+        pub = _public(s, claim)
+    return StatusPublic(claim_id=claim.id, status=claim.status, revision=claim.revision,
+                        report_revision=claim.report_revision,
+                        final=claim.status == "final" and claim.report_revision == claim.revision,
+                        score=claim.score, photos=pub.photos)
+
+
+def _report_bytes(rt: Any, principal: Principal, claim_id: str, key: str) -> bytes:
+    with session_scope(rt.db_url) as s:
+        load_claim(s, principal, claim_id)
+    try:
+        return rt.store.get(key)
+    except ObjectNotFound as exc:
+        raise ApiError(404, "no_report", "no report yet: submit the claim and wait for status final") from exc
+
+
+@router.get("/{claim_id}/report")
+def read_report(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Response:
+    """The latest final claim report (JSON, schema_version 1.0)."""
+    data = _report_bytes(rt, principal, claim_id, layout.report_json_key(checked_claim_id(claim_id)))
+    return Response(data, media_type="application/json")
+
+
+@router.get("/{claim_id}/report.html")
+def read_report_html(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Response:
+    """The investigator's self-contained HTML report."""
+    data = _report_bytes(rt, principal, claim_id, layout.report_html_key(checked_claim_id(claim_id)))
+    return Response(data, media_type="text/html; charset=utf-8")

@@ -1,0 +1,109 @@
+"""Celery tasks: thin wrappers that load by id, call the pipeline, and let Celery retry transient failures.
+
+The logic lives in :mod:`claimlens.core.pipeline`; these functions only handle queueing, retries and the
+webhook. The runtime (object-store client, DB engine) is created lazily in each worker process, i.e. after
+the prefork pool has forked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from functools import lru_cache
+
+import httpx
+from celery import Task, chord, group
+from celery.utils.log import get_task_logger
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from claimlens.config import get_settings
+from claimlens.core.db import session_scope
+from claimlens.core.models import Claim
+from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, assess_claim
+from claimlens.core.storage import StorageUnavailable, make_store
+from claimlens.workers.celery_app import app
+
+logger = get_task_logger(__name__)
+
+TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError)
+
+
+@lru_cache
+def runtime() -> Runtime:
+    settings = get_settings()
+    return Runtime(settings=settings, store=make_store(settings))
+
+
+class ClaimlensTask(Task):
+    """Shared retry policy: exponential backoff (capped at 60 s, jittered) for outages of the object
+    store or the database; about 20 minutes of outage are ridden out before a task gives up."""
+
+    autoretry_for = TRANSIENT
+    retry_backoff = 2
+    retry_backoff_max = 60
+    retry_jitter = True
+    max_retries = 25
+    acks_late = True
+    reject_on_worker_lost = True
+
+
+@app.task(base=ClaimlensTask, name="claimlens.analyse_photo")
+def analyse_photo_task(photo_id: str) -> str:
+    status = analyse_photo(runtime(), photo_id)
+    logger.info("photo %s: %s", photo_id, status)
+    return status
+
+
+@app.task(base=ClaimlensTask, bind=True, name="claimlens.assess_claim")
+def assess_claim_task(self: Task, _header_results: object, claim_id: str, revision: int) -> str:
+    try:
+        status = assess_claim(runtime(), claim_id, revision)
+    except PhotosPending as exc:
+        # a photo task was lost or is still retrying: queue it again (idempotent) and come back later
+        for photo_id in exc.photo_ids:
+            analyse_photo_task.apply_async(args=[photo_id])
+        raise self.retry(exc=exc, countdown=5, max_retries=120) from None
+    logger.info("claim %s revision %s: %s", claim_id, revision, status)
+    if status == "final":
+        with session_scope(runtime().db_url) as s:
+            claim = s.get(Claim, claim_id)
+            if claim is not None and claim.webhook_url:
+                deliver_webhook.apply_async(args=[claim_id, revision])
+    return status
+
+
+def dispatch_photo(photo_id: str) -> None:
+    analyse_photo_task.apply_async(args=[photo_id])
+
+
+def dispatch_claim(claim_id: str, revision: int, photo_ids: list[str]) -> None:
+    """Per-photo tasks in a group, chorded into the claim assessment."""
+    header = group(analyse_photo_task.si(pid) for pid in photo_ids)
+    chord(header)(assess_claim_task.s(claim_id, revision))
+
+
+def webhook_body(claim: Claim, revision: int) -> dict[str, object]:
+    base = get_settings().public_base_url.rstrip("/")
+    return {"event": "claim.report.final", "claim_id": claim.id, "revision": revision, "score": claim.score,
+            "report_url": f"{base}/v1/claims/{claim.id}/report",
+            "report_html_url": f"{base}/v1/claims/{claim.id}/report.html"}
+
+
+@app.task(bind=True, name="claimlens.deliver_webhook", acks_late=True, max_retries=10,
+          autoretry_for=(httpx.HTTPError,), retry_backoff=5, retry_backoff_max=600, retry_jitter=True)
+def deliver_webhook(self: Task, claim_id: str, revision: int) -> int:
+    """POST the final-report notice to the claim's webhook URL; 2xx ends it, anything else retries."""
+    settings = get_settings()
+    with session_scope(runtime().db_url) as s:
+        claim = s.get(Claim, claim_id)
+        if claim is None or not claim.webhook_url or claim.report_revision != revision:
+            return 0
+        url, body = claim.webhook_url, json.dumps(webhook_body(claim, revision)).encode()
+    headers = {"Content-Type": "application/json"}
+    if settings.webhook_secret:
+        mac = hmac.new(settings.webhook_secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Claimlens-Signature"] = f"sha256={mac}"
+    resp = httpx.post(url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds)
+    resp.raise_for_status()
+    return resp.status_code
