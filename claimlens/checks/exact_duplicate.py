@@ -60,6 +60,19 @@ class ExactDuplicateCheck(Check):
                                   "stages_suspicious": suspicious},
                         evidence_images=self._images(ctx, photo.info, hit),
                     ))
+                elif _later(hit, photo.info):
+                    # we hold the earlier copy: still worth linking the claims, but this claim is not the reuser
+                    findings.append(Finding(
+                        code="exact_duplicate.reused_elsewhere",
+                        severity=Severity.LOW,
+                        message=(f"This photo ({how}) was submitted again later in claim {hit.claim_id} "
+                                 f"as a {hit.stage} photo."),
+                        photo_id=photo.info.photo_id,
+                        evidence={"rule": "sha256 or decoded-pixel sha256 equal; the other upload is later",
+                                  "match": how, "linked_claim_id": hit.claim_id, "other_photo_id": hit.photo_id,
+                                  "other_stage": hit.stage,
+                                  "other_uploaded_at": hit.uploaded_at.isoformat() if hit.uploaded_at else None},
+                    ))
                 else:
                     findings.append(Finding(
                         code="exact_duplicate.cross_claim",
@@ -85,3 +98,8 @@ class ExactDuplicateCheck(Check):
         image = side_by_side(left, right, f"{info.claim_id} / {info.photo_id[:8]}",
                              f"{hit.claim_id} / {hit.photo_id[:8]}")
         return {f"exact_{info.photo_id[:8]}_{hit.photo_id[:8]}.jpg": image}
+
+
+def _later(hit: IndexHit, info: PhotoInfo) -> bool:
+    """True when the other copy was uploaded after ours (so ours is the original)."""
+    return bool(hit.uploaded_at and info.uploaded_at and hit.uploaded_at > info.uploaded_at)

@@ -27,11 +27,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from claimlens.checks.base import Check, ClaimContext, Finding, PhotoAnalysis, PhotoInfo, PhotoResult, Severity
+from claimlens.checks.base import (
+    Check,
+    ClaimContext,
+    Finding,
+    PhotoAnalysis,
+    PhotoInfo,
+    PhotoResult,
+    Severity,
+)
 from claimlens.config import TimelineSettings
 from claimlens.vision.decode import DecodedPhoto
 
@@ -141,6 +149,10 @@ def _ids(shots: list[_Shot]) -> list[str]:
     return sorted({s.photo_id for s in shots})
 
 
+def _was(n: int) -> str:
+    return "was" if n == 1 else "were"
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -206,12 +218,12 @@ class MetadataTimelineCheck(Check):
         except ValueError:
             return None
         if dt.tzinfo is not None:
-            instant = dt.astimezone(timezone.utc)
+            instant = dt.astimezone(UTC)
             return _Shot(photo.info.photo_id, photo.info.stage, text, True, instant, instant, instant,
                          dt.replace(tzinfo=None))
-        as_utc = dt.replace(tzinfo=timezone.utc)
+        as_utc = dt.replace(tzinfo=UTC)
         return _Shot(photo.info.photo_id, photo.info.stage, text, False,
-                     dt.replace(tzinfo=self.zone).astimezone(timezone.utc),
+                     dt.replace(tzinfo=self.zone).astimezone(UTC),
                      as_utc - MAX_OFFSET_EAST, as_utc + MAX_OFFSET_WEST, dt)
 
     def _claim_time(self, claim: dict[str, Any], key: str) -> tuple[datetime, bool] | None:
@@ -271,7 +283,7 @@ class MetadataTimelineCheck(Check):
         return [Finding(
             code=code,
             severity=Severity.HIGH,
-            message=(f"{_plural(len(hits), stage_names + ' photo')} taken before {what}: up to "
+            message=(f"{_plural(len(hits), stage_names + ' photo')} {_was(len(hits))} taken before {what}: up to "
                      f"{_fmt_hours(_hours(ref_time - worst.instant))} before {key} "
                      f"{ref_time.isoformat()} (allowed {grace_h:g} h); {tail}"),
             photo_id=worst.photo_id if len(hits) == 1 else None,
@@ -296,7 +308,7 @@ class MetadataTimelineCheck(Check):
         return [Finding(
             code="metadata.after_report",
             severity=Severity.LOW,
-            message=(f"{_plural(len(hits), 'survey photo')} taken long after the report: up to "
+            message=(f"{_plural(len(hits), 'survey photo')} {_was(len(hits))} taken long after the report: up to "
                      f"{_fmt_hours(_hours(worst.instant - ref_time))} after report_time "
                      f"{ref_time.isoformat()} (allowed {_fmt_hours(grace_h)})."),
             photo_id=worst.photo_id if len(hits) == 1 else None,
@@ -374,7 +386,8 @@ class MetadataTimelineCheck(Check):
         return [Finding(
             code="metadata.gps_far",
             severity=Severity.MEDIUM,
-            message=(f"{_plural(len(far), 'survey photo')} carry a GPS position up to "
+            message=(f"{_plural(len(far), 'survey photo')} {'carries' if len(far) == 1 else 'carry'} a GPS "
+                     f"position up to "
                      f"{far[0]['distance_km']:.1f} km from the loss location (allowed {limit:g} km)."),
             photo_id=far[0]["photo_id"] if len(far) == 1 else None,
             evidence={"rule": "survey photo GPS farther than the limit from (loss_lat, loss_lon), haversine",
@@ -421,7 +434,8 @@ class MetadataTimelineCheck(Check):
             return [Finding(
                 code="metadata.missing",
                 severity=Severity.INFO,
-                message=(f"None of the {len(analysed)} photos has a capture time in its metadata "
+                message=(("The only photo has no capture time" if len(analysed) == 1 else
+                          f"None of the {len(analysed)} photos has a capture time") + " in its metadata "
                          f"({len(no_exif)} without any EXIF); timeline checks could not run."),
                 photo_id=None,
                 evidence={"rule": "no photo has an EXIF capture time", "photos_analysed": len(analysed),
@@ -438,8 +452,9 @@ class MetadataTimelineCheck(Check):
             findings.append(Finding(
                 code="metadata.missing",
                 severity=Severity.LOW,
-                message=(f"{len(lacking)} of the {len(group)} {stage} photos have no capture time in their "
-                         f"metadata while the others do: metadata may have been stripped from some."),
+                message=(f"{len(lacking)} of the {len(group)} {stage} photos {'has' if len(lacking) == 1 else 'have'} "
+                         f"no capture time in the metadata while the others do: metadata may have been "
+                         f"stripped from some."),
                 photo_id=lacking[0][0].info.photo_id if len(lacking) == 1 else None,
                 evidence={"rule": "some photos of a stage have an EXIF capture time and others not",
                           "stage": stage, "photos_in_stage": len(group), "photos_without_time": len(lacking),

@@ -33,7 +33,7 @@ def _source_images(n: int, shared: Path) -> list[Image.Image]:
     return out
 
 
-def _with_exif(img: Image.Image, when: datetime, *, make: str = "HUAWEI", model: str = "P40",
+def with_exif(img: Image.Image, when: datetime, *, make: str = "HUAWEI", model: str = "P40",
                gps: tuple[float, float] | None = None, quality: int = 92) -> bytes:
     exif = Image.Exif()
     exif[0x010F] = make
@@ -70,7 +70,7 @@ def build_demo(out: Path, shared: Path = SHARED_DAMAGE) -> Path:
                        "loss_time": loss_a.isoformat(), "report_time": (loss_a + timedelta(hours=2)).isoformat(),
                        "loss_lat": shanghai[0], "loss_lon": shanghai[1], "loss_type": "collision",
                        "description": "Rear-ended at a traffic light."},
-            "photos": [(f"survey/a{i}.jpg", _with_exif(imgs[i], loss_a + timedelta(hours=3, minutes=i),
+            "photos": [(f"survey/a{i}.jpg", with_exif(imgs[i], loss_a + timedelta(hours=3, minutes=i),
                                                        gps=shanghai)) for i in range(3)],
         },
         "CLM-2026-0002": {  # reuses claim 1's photo a0 byte-for-byte, and a0's picture re-saved as PNG
@@ -78,7 +78,7 @@ def build_demo(out: Path, shared: Path = SHARED_DAMAGE) -> Path:
                        "policy_start": "2026-01-01T00:00:00+08:00", "policy_end": "2026-12-31T23:59:59+08:00",
                        "loss_time": loss_b.isoformat(), "report_time": (loss_b + timedelta(hours=1)).isoformat(),
                        "loss_lat": shanghai[0], "loss_lon": shanghai[1], "loss_type": "collision"},
-            "photos": [(f"survey/b{i}.jpg", _with_exif(imgs[3 + i], loss_b + timedelta(hours=2, minutes=i),
+            "photos": [(f"survey/b{i}.jpg", with_exif(imgs[3 + i], loss_b + timedelta(hours=2, minutes=i),
                                                        gps=shanghai)) for i in range(2)],
         },
         "CLM-2026-0003": {  # back-dated: policy bought after the damage was photographed
@@ -86,9 +86,9 @@ def build_demo(out: Path, shared: Path = SHARED_DAMAGE) -> Path:
                        "policy_start": "2026-10-15T00:00:00+08:00", "policy_end": "2027-10-14T23:59:59+08:00",
                        "loss_time": loss_c.isoformat(), "report_time": (loss_c + timedelta(hours=3)).isoformat(),
                        "loss_lat": 30.2741, "loss_lon": 120.1551, "loss_type": "scratch"},
-            "photos": [("survey/c0.jpg", _with_exif(imgs[6], datetime(2026, 10, 2, 16, 0, tzinfo=CST),
+            "photos": [("survey/c0.jpg", with_exif(imgs[6], datetime(2026, 10, 2, 16, 0, tzinfo=CST),
                                                      gps=(30.2741, 120.1551))),
-                       ("survey/c1.jpg", _with_exif(imgs[7], loss_c + timedelta(hours=4),
+                       ("survey/c1.jpg", with_exif(imgs[7], loss_c + timedelta(hours=4),
                                                      gps=(30.2741, 120.1551)))],
         },
     }

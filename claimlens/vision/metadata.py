@@ -22,7 +22,7 @@ import math
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from PIL import Image
@@ -137,7 +137,7 @@ def _parse_offset(text: str | None) -> timezone | None:
     if text is None or text.strip(" :") == "":
         return None
     if text in ("Z", "z"):
-        return timezone.utc
+        return UTC
     m = _OFFSET_RE.match(text)
     if not m:
         raise _Bad(f"unreadable offset {text!r}")
@@ -325,7 +325,7 @@ def _gps(md: PhotoMetadata, gps_ifd: dict[int, Any]) -> None:
             h, m, s = hms
             if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61):
                 raise _Bad("impossible time")
-            md.gps_time = (day + timedelta(hours=h, minutes=m, seconds=s)).replace(tzinfo=timezone.utc)
+            md.gps_time = (day + timedelta(hours=h, minutes=m, seconds=s)).replace(tzinfo=UTC)
         except (_Bad, OverflowError, ValueError) as exc:
             md.note(f"GPS time: {exc}" if isinstance(exc, _Bad) else "GPS time: bad value")
 

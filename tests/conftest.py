@@ -1,0 +1,84 @@
+"""Shared fixtures.
+
+Unit tests need nothing. Integration and e2e tests use the real services that ``scripts/services start``
+runs (``make test`` starts them; the ``services`` fixture starts them too when run by hand), a fresh
+PostgreSQL database schema per test session and a fresh bucket per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DB = "claimlens_test"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, skipping the test with a clear message when it is missing."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data folder beside the repo)")
+    return path
+
+
+def _services_env() -> dict[str, str]:
+    out = subprocess.run([str(REPO / "scripts" / "services"), "env"], check=True, capture_output=True, text=True,
+                         env={**os.environ, "CLAIMLENS_SERVICES_DB": TEST_DB}).stdout
+    env: dict[str, str] = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = shlex.split(value)[0] if value else ""
+    return env
+
+
+@pytest.fixture(scope="session")
+def services() -> dict[str, str]:
+    """Start (idempotently) Redis, PostgreSQL and SeaweedFS; return the CLAIMLENS_* environment for them,
+    pointed at a clean test database and a bucket of its own."""
+    subprocess.run([str(REPO / "scripts" / "services"), "start"], check=True,
+                   env={**os.environ, "CLAIMLENS_SERVICES_DB": TEST_DB}, stdout=subprocess.DEVNULL)
+    env = _services_env()
+    env["CLAIMLENS_BUCKET"] = f"test-{secrets.token_hex(4)}"
+    env["CLAIMLENS_ENVIRONMENT"] = "development"
+    _reset_database(env["CLAIMLENS_DATABASE_URL"])
+    return env
+
+
+def _reset_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from claimlens.core.migrate import upgrade
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(url)
+
+
+@pytest.fixture
+def settings_env(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Point this process's settings at the test services for one test."""
+    from claimlens.config import get_settings
+
+    for key, value in services.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield services
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A short unique token so tests never collide on claim ids or sha256s across runs."""
+    return secrets.token_hex(3)
