@@ -1,0 +1,28 @@
+"""The embedded mode end to end: ``claimlens scan`` over the demo set with SQLite and a local bucket."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from claimlens.cli import main
+from claimlens.datasets.demo import build_demo
+
+
+def test_scan_demo_flags_reuse_and_backdating(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    claims = build_demo(tmp_path / "claims")
+    assert main(["scan", str(claims), "--data-dir", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "CLM-2026-0002" in out and "report.html" in out
+    bucket = tmp_path / "data" / "objects" / "claimlens" / "claims"
+    r2 = json.loads((bucket / "CLM-2026-0002" / "report.json").read_text())
+    r3 = json.loads((bucket / "CLM-2026-0003" / "report.json").read_text())
+    codes2 = {f["code"] for f in r2["findings"]}
+    assert {"exact_duplicate.cross_claim", "metadata.before_loss"} <= codes2
+    assert "metadata.before_policy_start" in {f["code"] for f in r3["findings"]}
+    assert (bucket / "CLM-2026-0002" / "report.html").read_text().count("data:image/jpeg;base64") >= 4
+    # a second scan is idempotent: same photos, a new report revision, no duplicated findings
+    assert main(["scan", str(claims), "--data-dir", str(tmp_path / "data")]) == 0
+    again = json.loads((bucket / "CLM-2026-0002" / "report.json").read_text())
+    assert again["revision"] == r2["revision"] + 1
+    assert sorted(f["code"] for f in again["findings"]) == sorted(f["code"] for f in r2["findings"])
