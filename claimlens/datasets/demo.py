@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from claimlens.vision.decode import decode_photo
+
 SHARED_DAMAGE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "car_damage_roboflow"
 CST = timezone(timedelta(hours=8))
 
@@ -95,7 +97,7 @@ def build_demo(out: Path, shared: Path = SHARED_DAMAGE) -> Path:
     reused = claims["CLM-2026-0001"]["photos"][0][1]
     claims["CLM-2026-0002"]["photos"].append(("survey/b_reused.jpg", reused))
     png = io.BytesIO()
-    Image.open(io.BytesIO(reused)).save(png, format="PNG")
+    Image.fromarray(decode_photo(reused).rgb).save(png, format="PNG")  # same pixels, new container
     claims["CLM-2026-0002"]["photos"].append(("survey/b_resaved.png", png.getvalue()))
     for claim_id, spec in claims.items():
         folder = out / claim_id

@@ -81,12 +81,18 @@ class DecodedPhoto:
         return self._cache[key]
 
     def thumbnail_jpeg(self, max_side: int = 640, quality: int = 80) -> bytes:
-        """A small JPEG for reports and evidence images."""
-        img = Image.fromarray(self.rgb)
-        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=quality)
-        return buf.getvalue()
+        """A small JPEG for reports and evidence images (area-averaged: fast and alias-free)."""
+        import cv2
+
+        scale = min(1.0, max_side / max(self.height, self.width))
+        small = self.rgb
+        if scale < 1.0:
+            size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+            small = cv2.resize(self.rgb, size, interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError("thumbnail encoding failed")
+        return buf.tobytes()
 
 
 def _to_rgb8(img: Image.Image) -> Image.Image:
@@ -103,6 +109,50 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
     if img.mode != "RGB":
         return img.convert("RGB")  # CMYK (Pillow applies the inversion Adobe JPEGs need), L, P, YCbCr, F
     return img
+
+
+def _jpeg_is_complete(data: bytes) -> bool:
+    """True when an EOI marker follows the last start-of-scan. Entropy-coded data byte-stuffs 0xFF, so a
+    truncated file has no FFD9 after its last SOS; trailers some phones append after EOI are fine."""
+    last_sos = data.rfind(b"\xff\xda")
+    return last_sos >= 0 and data.find(b"\xff\xd9", last_sos) > 0
+
+
+# EXIF orientation -> operations on the stored pixels to make them upright
+_ORIENT_OPS = {2: ("flip",), 3: ("rot180",), 4: ("flipud",), 5: ("transpose",), 6: ("rot270",),
+               7: ("transverse",), 8: ("rot90",)}
+
+
+def _decode_jpeg_fast(data: bytes, orientation: int) -> np.ndarray:
+    """libjpeg-turbo through OpenCV straight into one numpy array (Pillow's array export copies through
+    an encoder and costs ~2x the decode itself on 12 MP photos)."""
+    import cv2
+
+    if not _jpeg_is_complete(data):
+        raise UnreadableImageError("corrupt", "the JPEG data is truncated (no end-of-image after the last scan)")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is None:
+        raise UnreadableImageError("corrupt", "the JPEG data is damaged")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)
+    op = _ORIENT_OPS.get(orientation, ())
+    if op:
+        kind = op[0]
+        if kind == "flip":
+            rgb = rgb[:, ::-1]
+        elif kind == "flipud":
+            rgb = rgb[::-1]
+        elif kind == "rot180":
+            rgb = rgb[::-1, ::-1]
+        elif kind == "rot90":  # EXIF 8: rotate 90 degrees clockwise to view -> counter-clockwise pixels
+            rgb = np.rot90(rgb, 1)
+        elif kind == "rot270":  # EXIF 6
+            rgb = np.rot90(rgb, -1)
+        elif kind == "transpose":
+            rgb = rgb.transpose(1, 0, 2)
+        elif kind == "transverse":
+            rgb = np.rot90(rgb, 2).transpose(1, 0, 2)
+        rgb = np.ascontiguousarray(rgb)
+    return rgb
 
 
 def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedPhoto:
@@ -150,6 +200,10 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     except Exception:  # malformed EXIF: orientation unknown, keep pixels as stored
         orientation = 1
         metadata.problems.append("orientation tag unreadable")
+    if fmt == "JPEG" and source_mode in ("RGB", "L"):
+        img.close()
+        rgb = _decode_jpeg_fast(data, orientation)
+        return DecodedPhoto(rgb=rgb, format=fmt, metadata=metadata, orientation=orientation, mode=source_mode)
     try:
         img.load()  # raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES stays False)
         if orientation != 1:
