@@ -52,7 +52,7 @@ class Photo(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # None until a presigned upload commits
     size_bytes: Mapped[int | None] = mapped_column(Integer)
     object_key: Mapped[str] = mapped_column(String(512))
-    # awaiting_upload (presigned URL issued) -> stored -> analysed | error
+    # awaiting_upload (presigned URL issued) -> stored -> analysed | error (unreadable) | failed (internal)
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # check name -> per-photo data

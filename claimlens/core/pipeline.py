@@ -172,8 +172,18 @@ def analyse_photo(rt: Runtime, photo_id: str) -> str:
     return "analysed"
 
 
+def record_photo_failure(rt: Runtime, photo_id: str, exc: Exception) -> str:
+    """An unexpected failure of the analysis itself (not of the photo) recorded as a per-photo error."""
+    return _record_photo_error(rt, photo_id, "analysis_failed",
+                               f"internal error {type(exc).__name__}; re-submit the claim to retry",
+                               code="photo.analysis_failed", severity=Severity.INFO, status="failed")
+
+
 def _record_photo_error(rt: Runtime, photo_id: str, reason: str, message: str, *, sha: str | None = None,
-                        size: int | None = None) -> str:
+                        size: int | None = None, code: str = "photo.unreadable",
+                        severity: Severity = Severity.LOW, status: str = "error") -> str:
+    """``status`` 'error': the photo itself is unreadable (final for this pipeline version); 'failed': the
+    analysis broke (the claim report still completes, and the next submit analyses the photo again)."""
     """An unreadable photo becomes a recorded per-photo finding, never a crashed task."""
     with session_scope(rt.db_url) as s:
         photo = s.get(Photo, photo_id)
@@ -182,19 +192,19 @@ def _record_photo_error(rt: Runtime, photo_id: str, reason: str, message: str, *
         s.execute(delete(FindingRow).where(FindingRow.photo_id == photo_id, FindingRow.phase == "photo"))
         replace_photo_index(s, photo, {}, {})
         s.add(FindingRow(claim_id=photo.claim_id, photo_id=photo_id, phase="photo", check="pipeline",
-                         check_version="1", code=f"photo.unreadable", severity=int(Severity.LOW),
+                         check_version="1", code=code, severity=int(severity),
                          message=f"The photo could not be analysed: {message}",
                          evidence={"reason": reason, "detail": message}, evidence_keys={}))
         if sha and not photo.sha256:
             photo.sha256 = sha
         if size is not None:
             photo.size_bytes = size
-        photo.status = "error"
+        photo.status = status
         photo.error = f"{reason}: {message}"
         photo.analysis = None
         photo.analysis_version = rt.signature
         photo.analysed_at = _utcnow()
-    return "error"
+    return status
 
 
 def _producer(rt: Runtime) -> dict[str, Any]:
@@ -246,7 +256,7 @@ def assess_claim(rt: Runtime, claim_id: str, revision: int) -> str:
         photos = s.scalars(select(Photo).where(Photo.claim_id == claim_id).order_by(Photo.created_at,
                                                                                       Photo.id)).all()
         analyses = [PhotoAnalysis(info=_photo_info(p), data=p.analysis or {}, error=p.error)
-                    for p in photos if p.status in ("analysed", "error")]
+                    for p in photos if p.status in ("analysed", "error", "failed")]
         ctx = ClaimContext(claim=dict(claim.fields), photos=analyses, index=SqlCrossClaimIndex(s),
                            load_artifact=lambda c, p, chk, n: _load_optional(rt, layout.artifact_key(c, p, chk, n)),
                            load_thumbnail=lambda c, p: _load_optional(rt, layout.thumbnail_key(c, p)))

@@ -17,6 +17,11 @@ from typing import Protocol
 from claimlens.config import Settings
 
 
+# S3 error codes that mean "try again later" (a server starting up or overloaded), not "bad request"
+TRANSIENT_S3_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
+                      "XMinioServerNotInitialized", "OperationAborted"}
+
+
 class StorageUnavailable(RuntimeError):
     """The object store did not answer (down, timeout, 5xx). Transient: callers retry."""
 
@@ -133,6 +138,9 @@ class S3Store:
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject"):
                 raise ObjectNotFound(kwargs.get("object_name", "")) from exc
+            status = getattr(exc.response, "status", 0) or 0
+            if exc.code in TRANSIENT_S3_CODES or status >= 500:
+                raise StorageUnavailable(f"object store unavailable: {exc.code}") from exc
             raise
         except (ServerError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise StorageUnavailable(f"object store unavailable: {type(exc).__name__}") from exc

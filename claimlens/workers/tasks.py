@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from claimlens.config import get_settings
 from claimlens.core.db import session_scope
 from claimlens.core.models import Claim
-from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, assess_claim
+from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, assess_claim, record_photo_failure
 from claimlens.core.storage import StorageUnavailable, make_store
 from claimlens.workers.celery_app import app
 
@@ -50,7 +50,15 @@ class ClaimlensTask(Task):
 
 @app.task(base=ClaimlensTask, name="claimlens.analyse_photo")
 def analyse_photo_task(photo_id: str) -> str:
-    status = analyse_photo(runtime(), photo_id)
+    try:
+        status = analyse_photo(runtime(), photo_id)
+    except TRANSIENT:
+        raise  # autoretry with backoff
+    except Exception as exc:
+        # a bug or an unexpected input must not block the claim's chord forever: record it on the photo
+        # (the report shows it) and let the claim phase run
+        logger.exception("photo %s: analysis failed", photo_id)
+        status = record_photo_failure(runtime(), photo_id, exc)
     logger.info("photo %s: %s", photo_id, status)
     return status
 
