@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import REPO
 
 ADMIN_KEY = "clk_test_admin_" + os.urandom(8).hex()
+WEBHOOK_SECRET = "whsec_" + os.urandom(8).hex()
 
 
 def free_port() -> int:
@@ -72,6 +73,7 @@ def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
 
     env = {**os.environ, **services,
            "CLAIMLENS_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+           "CLAIMLENS_WEBHOOK_SECRET": WEBHOOK_SECRET,
            # test broker DBs are flushed per session; a short visibility timeout so the kill -9 test sees
            # redelivery in seconds (production keeps it above the longest task: see docs)
            "CLAIMLENS_BROKER_URL": "redis://127.0.0.1:6390/2",
