@@ -56,12 +56,11 @@ class ThirdParty(BaseModel):
     kind: str | None = Field(None, description="vehicle, object (wall, pole), pedestrian ...")
 
 
-class ClaimFields(BaseModel):
-    """Everything the survey app knows about a claim. All optional except the id; unknown keys rejected."""
+class ClaimData(BaseModel):
+    """The claim record fields the survey app sends, all optional; unknown keys are rejected."""
 
     model_config = ConfigDict(extra="forbid")
 
-    claim_id: str
     policy_id: str | None = Field(None, max_length=64)
     plate: str | None = Field(None, max_length=32)
     vin: str | None = Field(None, max_length=32)
@@ -78,6 +77,12 @@ class ClaimFields(BaseModel):
     loss_type: LossType | None = None
     third_party: ThirdParty | None = None
     description: str | None = Field(None, max_length=5000)
+
+
+class ClaimFields(ClaimData):
+    """A whole claim record: the fields plus its id (as stored, and as ``claim.json`` in ``scan``)."""
+
+    claim_id: str
 
     _check_id = field_validator("claim_id")(validate_claim_id)
 
@@ -86,27 +91,9 @@ class ClaimFields(BaseModel):
         return self.model_dump(mode="json")
 
 
-class ClaimUpdate(BaseModel):
-    """Body of create/update: the claim fields without the id (the id is in the URL) plus a webhook."""
+class ClaimUpdate(ClaimData):
+    """Body of ``PUT /v1/claims/{id}``: the fields (the id is in the URL) plus an optional webhook."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    policy_id: str | None = Field(None, max_length=64)
-    plate: str | None = Field(None, max_length=32)
-    vin: str | None = Field(None, max_length=32)
-    make: str | None = Field(None, max_length=64)
-    model: str | None = Field(None, max_length=64)
-    colour: str | None = Field(None, max_length=32)
-    policy_start: datetime | None = None
-    policy_end: datetime | None = None
-    loss_time: datetime | None = None
-    loss_lat: float | None = Field(None, ge=-90, le=90)
-    loss_lon: float | None = Field(None, ge=-180, le=180)
-    loss_address: str | None = Field(None, max_length=500)
-    report_time: datetime | None = None
-    loss_type: LossType | None = None
-    third_party: ThirdParty | None = None
-    description: str | None = Field(None, max_length=5000)
     webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://")
 
 
