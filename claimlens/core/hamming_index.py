@@ -17,11 +17,15 @@ verified in SQL as a lower bound of the full distance) plus the remaining bits i
 distance is verified in Python. That stays exact, but the bands only see the top word, so keep radii of
 wide kinds small or give them their own table with more bands.
 
+A search that would need more than ``MAX_PROBES`` band lookups (large radii, many query codes) scans the
+kind instead: still exact, but linear in the number of codes (docs/index.md, "Large radii").
+
 Both PostgreSQL (service mode) and SQLite (embedded mode) are served by the same table definition.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -48,9 +52,11 @@ from sqlalchemy.orm import Session
 
 from claimlens.core.db import Base
 
+log = logging.getLogger(__name__)
+
 WORD_BITS = 64
 N_BANDS = 3  # chosen by measurement, see docs/index.md
-MAX_PROBES = 200_000  # refuse searches whose neighbour enumeration would exceed this many band keys
+MAX_PROBES = 200_000  # above this many band lookups per search, scan the kind instead (exact, O(n))
 _SQLITE_CHUNK = 10_000  # bound parameters per IN list on SQLite (its limit is 32766)
 
 
@@ -274,8 +280,11 @@ class HammingIndex:
             return []
         words = sorted({w for w, _ in queries})
         if n_probes(max_distance, self.widths) * len(words) > MAX_PROBES:
-            raise ValueError(f"a search of radius {max_distance} with {len(words)} codes needs more than "
-                             f"{MAX_PROBES} band lookups; use a smaller radius or fewer codes")
+            # beyond what the bands can serve: an exact scan of the kind (fine for thousands of codes,
+            # seconds at millions; see docs/index.md for the radii that scale)
+            log.debug("hamming search of radius %d with %d codes: scanning", max_distance, len(words))
+            return self._verify(self._scan(session, kind, words, max_distance, exclude_photo_id),
+                                queries, max_distance, limit)
         plan = [(w, probe_keys(w, max_distance, self.widths)) for w in words]
         if session.get_bind().dialect.name == "postgresql":
             if bits <= WORD_BITS:
@@ -284,6 +293,47 @@ class HammingIndex:
         else:
             rows = self._candidates_sqlite(session, kind, plan, exclude_photo_id)
         return self._verify(rows, queries, max_distance, limit)
+
+    def _scan(self, session: Session, kind: str, words: list[int], max_distance: int,
+              exclude_photo_id: str | None) -> list[tuple[str, str, int, bytes]]:
+        """Every row of ``kind`` whose 64-bit word is within the radius of a query word (numpy over all
+        words of the kind; the full distance of wide codes is checked afterwards by ``_verify``)."""
+        t = self.table
+        stored = self._all_words(session, kind)
+        if not len(stored):
+            return []
+        near = np.zeros(len(stored), dtype=bool)
+        for w in words:
+            near |= np.bitwise_count(stored ^ np.uint64(w)) <= max_distance
+        matched = np.unique(stored[near])
+        # b0 is a function of code: the extra condition only lets the first band's index find the rows
+        b0 = (matched >> np.uint64(WORD_BITS - self.widths[0])).astype(np.int64).tolist()
+        matched = matched.view(np.int64).tolist()
+        rows = []
+        for j in range(0, len(matched), _SQLITE_CHUNK):
+            stmt = select(t.c.photo_id, t.c.claim_id, t.c.code, t.c.code_ext).where(
+                t.c.kind == kind, self.band_cols[0].in_(sorted(set(b0[j:j + _SQLITE_CHUNK]))),
+                t.c.code.in_(matched[j:j + _SQLITE_CHUNK]))
+            if exclude_photo_id is not None:
+                stmt = stmt.where(t.c.photo_id != exclude_photo_id)
+            rows.extend(tuple(r) for r in session.execute(stmt))
+        return rows
+
+    def _all_words(self, session: Session, kind: str) -> np.ndarray:
+        """The 64-bit words of every row of ``kind`` as uint64, without building a Python row per code."""
+        if session.get_bind().dialect.name == "postgresql":
+            blob = session.execute(text(f"SELECT string_agg(int8send(code), ''::bytea) FROM {self._pg_name} "
+                                        f"WHERE kind = :kind"), {"kind": kind}).scalar_one()
+            return np.frombuffer(blob or b"", dtype=">i8").astype(np.int64).view(np.uint64)
+        from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+        name = SQLiteDialect().identifier_preparer.format_table(self.table)
+        cur = session.connection().connection.cursor()
+        try:
+            cur.execute(f"SELECT code FROM {name} WHERE kind = ?", (kind,))
+            return np.fromiter((r[0] for r in cur), dtype=np.int64).view(np.uint64)
+        finally:
+            cur.close()
 
     @staticmethod
     def _verify(rows: Iterable[tuple[str, str, int, bytes]], queries: list[tuple[int, bytes]],
@@ -330,9 +380,6 @@ class HammingIndex:
                              f"AND {dist} <= :r")
         return " UNION ALL ".join(parts), params
 
-    def _pg_table_name(self) -> str:
-        return self._pg_name
-
     def _join_back(self) -> str:
         """SQL condition that finds the rows of a matched word through the first band's index."""
         shift = WORD_BITS - self.widths[0]
@@ -345,7 +392,7 @@ class HammingIndex:
         cand, params = self._pg_parts(plan)
         excl = "AND r.photo_id <> :exclude " if exclude_photo_id is not None else ""
         sql = (f"WITH c AS ({cand}), m AS (SELECT code, min(d) AS d FROM c GROUP BY code) "
-               f"SELECT r.photo_id, min(r.claim_id), min(m.d) AS d FROM m JOIN {self._pg_table_name()} r "
+               f"SELECT r.photo_id, min(r.claim_id), min(m.d) AS d FROM m JOIN {self._pg_name} r "
                f"ON {self._join_back()} {excl}"
                f"GROUP BY r.photo_id ORDER BY d, r.photo_id LIMIT :limit")
         params.update(kind=kind, r=max_distance, limit=limit, exclude=exclude_photo_id)
@@ -356,7 +403,7 @@ class HammingIndex:
         cand, params = self._pg_parts(plan)
         excl = "AND r.photo_id <> :exclude" if exclude_photo_id is not None else ""
         sql = (f"WITH c AS ({cand}), m AS (SELECT DISTINCT code FROM c) "
-               f"SELECT r.photo_id, r.claim_id, r.code, r.code_ext FROM m JOIN {self._pg_table_name()} r "
+               f"SELECT r.photo_id, r.claim_id, r.code, r.code_ext FROM m JOIN {self._pg_name} r "
                f"ON {self._join_back()} {excl}")
         params.update(kind=kind, r=max_distance, exclude=exclude_photo_id)
         return [tuple(row) for row in self._execute_pg(session, sql, params)]
@@ -366,7 +413,6 @@ class HammingIndex:
             return session.execute(text(sql), params).all()
         old = session.execute(text("SELECT current_setting('max_parallel_workers_per_gather'), "
                                    "set_config('max_parallel_workers_per_gather', '0', true)")).scalar_one()
-        try:
-            return session.execute(text(sql), params).all()
-        finally:  # is_local: reverts at transaction end anyway; restore now for the caller's next statements
-            session.execute(text("SELECT set_config('max_parallel_workers_per_gather', :v, true)"), {"v": old})
+        rows = session.execute(text(sql), params).all()  # on error the rollback reverts the local setting
+        session.execute(text("SELECT set_config('max_parallel_workers_per_gather', :v, true)"), {"v": old})
+        return rows

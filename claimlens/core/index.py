@@ -7,6 +7,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from claimlens.checks.base import CodeHit, IndexHit
+from claimlens.core.hamming_index import HammingIndex
 from claimlens.core.models import Photo, PhotoKey
 
 
@@ -28,8 +29,6 @@ class SqlCrossClaimIndex:
                          uploaded_at=r.uploaded_at, key_kind=kind, key_value=r.value) for r in rows]
 
     def search_codes(self, kind: str, codes: list[int], max_distance: int, limit: int = 50) -> list[CodeHit]:
-        from claimlens.core.hamming_index import HammingIndex
-
         found = HammingIndex().search(self.session, kind, codes, max_distance, limit=limit)
         if not found:
             return []
@@ -54,10 +53,7 @@ def replace_photo_index(session: Session, photo: Photo, index_keys: dict[str, li
             if (kind, value) not in seen:
                 seen.add((kind, value))
                 session.add(PhotoKey(photo_id=photo.id, claim_id=photo.claim_id, kind=kind, value=value))
-    if codes:
-        from claimlens.core.hamming_index import HammingIndex
-
-        index = HammingIndex()
-        index.remove(session, photo.id)
-        for kind, values in codes.items():
-            index.add(session, kind, photo.id, photo.claim_id, values)
+    index = HammingIndex()
+    index.remove(session, photo.id)
+    for kind, values in codes.items():
+        index.add(session, kind, photo.id, photo.claim_id, values)

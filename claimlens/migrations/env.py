@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-import claimlens.core.models  # noqa: F401  (registers the tables)
+import claimlens.core.hamming_index  # noqa: F401  (registers the tables)
+import claimlens.core.models  # noqa: F401
 from claimlens.config import get_settings
 from claimlens.core.db import Base, get_engine
-
-try:
-    import claimlens.core.hamming_index  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 config = context.config
 url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url") \
