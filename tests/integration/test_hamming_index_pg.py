@@ -83,8 +83,38 @@ def test_search_is_exact_against_brute_force(pg):
             assert {d for pid, _, d in got if pid.startswith(f"q{qi}-")} == set(range(radius + 1))
         got = index.search(s, KIND, queries, radius, limit=7, exclude_photo_id="q1-d0")
         assert [tuple(h) for h in got] == brute(queries, exclude="q1-d0")[:7]
+        # a radius beyond the bands' budget: the exact scan
+        got = index.search(s, KIND, queries[:3], 20, limit=40, exclude_photo_id="q1-d0")
+        radius_20 = [(pid, cid, min(hamming(c, q) for c in codes for q in queries[:3]))
+                     for pid, (cid, codes) in stored.items() if pid != "q1-d0"]
+        assert [tuple(h) for h in got] == sorted([o for o in radius_20 if o[2] <= 20],
+                                                 key=lambda o: (o[2], o[0]))[:40]
         # the search turns parallel workers off for its own statement only
         assert s.execute(text("SHOW max_parallel_workers_per_gather")).scalar_one() == "1"
+
+
+def test_wide_codes_and_remove(pg):
+    engine, table = pg
+    index = HammingIndex(table)
+    rng = random.Random(11)
+    q = rng.getrandbits(256)
+    stored = {f"d{d}": _flip256(q, d, rng) for d in range(8)}
+    stored["far"] = q ^ ((1 << 100) - 1)  # same top 64 bits, 100 bits away below them
+    with Session(engine) as s:
+        for pid, code in stored.items():
+            assert index.add(s, "emb256", pid, "c", [code]) == 1
+        assert index.add(s, "emb256", "d0", "c", [stored["d0"]]) == 0
+        got = index.search(s, "emb256", [q], 5)
+        want = sorted((pid, "c", hamming(c, q)) for pid, c in stored.items() if hamming(c, q) <= 5)
+        assert [tuple(h) for h in got] == sorted(want, key=lambda t: (t[2], t[0]))
+        assert index.remove(s, "d0") == 1
+        assert all(h.photo_id != "d0" for h in index.search(s, "emb256", [q], 5))
+
+
+def _flip256(code: int, d: int, rng: random.Random) -> int:
+    for b in rng.sample(range(256), d):
+        code ^= 1 << b
+    return code
 
 
 def _insert_worker(args: tuple[str, str, int]) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from claimlens.core.db import NAMING
 from claimlens.core.hamming_index import (
+    MAX_PROBES,
     HammingIndex,
     band_neighbours,
     band_radii,
@@ -209,9 +210,21 @@ def test_wide_codes_are_verified_on_all_bits(engine):
         assert [tuple(h) for h in got] == _brute(stored, [q], 5)
 
 
-def test_search_refuses_radius_beyond_probe_budget(engine):
-    with Session(engine) as s, pytest.raises(ValueError, match="band lookups"):
-        HammingIndex().search(s, KIND, [0], 30)
+def test_radius_beyond_probe_budget_falls_back_to_an_exact_scan(engine):
+    rng = random.Random(5)
+    index = HammingIndex()
+    q = rng.getrandbits(64)
+    stored = {f"p{i}": (f"c{i}", [_flip(q, rng.randint(0, 40), rng)]) for i in range(300)}
+    stored["wide"] = ("cw", [rng.getrandbits(64)])
+    with Session(engine) as s:
+        for pid, (cid, codes) in stored.items():
+            index.add(s, KIND, pid, cid, codes)
+        assert n_probes(30, index.widths) > MAX_PROBES
+        queries = [q, rng.getrandbits(64)]
+        got = index.search(s, KIND, queries, 30, limit=1000, exclude_photo_id="p0")
+        assert [tuple(h) for h in got] == _brute(stored, queries, 30, exclude="p0")
+        assert len(got) > 100
+        assert [tuple(h) for h in index.search(s, KIND, queries, 30, limit=3)] == _brute(stored, queries, 30)[:3]
 
 
 def test_bench_table_copy_has_other_bands(engine):
