@@ -7,9 +7,16 @@ from functools import lru_cache
 
 from claimlens.checks.base import Check
 from claimlens.checks.exact_duplicate import ExactDuplicateCheck
+from claimlens.checks.integrity import MetadataForensicsCheck, RecaptureCheck, TamperCheck
 from claimlens.checks.metadata_timeline import MetadataTimelineCheck
 
-CHECK_CLASSES: tuple[type[Check], ...] = (ExactDuplicateCheck, MetadataTimelineCheck)
+CHECK_CLASSES: tuple[type[Check], ...] = (
+    ExactDuplicateCheck,
+    MetadataTimelineCheck,
+    MetadataForensicsCheck,
+    RecaptureCheck,
+    TamperCheck,
+)
 
 
 @lru_cache

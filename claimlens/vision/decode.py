@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from claimlens.vision.errors import ImageTooLargeError, UnreadableImageError
+from claimlens.vision.integrity.jpeg_forensics import SourceInfo, read_source_info
 from claimlens.vision.metadata import PhotoMetadata, extract_metadata
 
 try:  # HEIC/HEIF from iPhones
@@ -43,6 +44,9 @@ class DecodedPhoto:
             another lossless container or with different metadata.
         orientation: the EXIF orientation tag that was applied (1 = none).
         mode: the source's Pillow mode before conversion (e.g. CMYK, I;16, RGBA).
+        source_info: what the file header says beyond pixels and EXIF fields (JPEG quantisation tables,
+            sampling, APP/COM segments, the EXIF thumbnail of at most 64 KB); read at decode time so the
+            original bytes need not be kept (see :mod:`claimlens.vision.integrity.jpeg_forensics`).
     """
 
     rgb: np.ndarray
@@ -50,6 +54,7 @@ class DecodedPhoto:
     metadata: PhotoMetadata
     orientation: int = 1
     mode: str = "RGB"
+    source_info: SourceInfo | None = field(default=None, repr=False)
     _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -194,6 +199,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
         )
 
     metadata = extract_metadata(img)
+    source_info = read_source_info(data, fmt, img.info.get("exif"))  # header only, never raises
     source_mode = img.mode
     try:
         orientation = int(img.getexif().get(0x0112, 1) or 1)
@@ -203,7 +209,8 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     if fmt == "JPEG" and source_mode in ("RGB", "L"):
         img.close()
         rgb = _decode_jpeg_fast(data, orientation)
-        return DecodedPhoto(rgb=rgb, format=fmt, metadata=metadata, orientation=orientation, mode=source_mode)
+        return DecodedPhoto(rgb=rgb, format=fmt, metadata=metadata, orientation=orientation, mode=source_mode,
+                            source_info=source_info)
     try:
         img.load()  # raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES stays False)
         if orientation != 1:
@@ -219,7 +226,8 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
         img.close()
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise UnreadableImageError("corrupt", f"unexpected pixel layout {rgb.shape}")
-    return DecodedPhoto(rgb=rgb, format=fmt, metadata=metadata, orientation=orientation, mode=source_mode)
+    return DecodedPhoto(rgb=rgb, format=fmt, metadata=metadata, orientation=orientation, mode=source_mode,
+                        source_info=source_info)
 
 
 def sniff_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, int, int]:
