@@ -9,6 +9,7 @@ from claimlens.checks.base import Check
 from claimlens.checks.exact_duplicate import ExactDuplicateCheck
 from claimlens.checks.integrity import MetadataForensicsCheck, RecaptureCheck, TamperCheck
 from claimlens.checks.metadata_timeline import MetadataTimelineCheck
+from claimlens.checks.plate_vin import PlateVinCheck
 
 CHECK_CLASSES: tuple[type[Check], ...] = (
     ExactDuplicateCheck,
@@ -16,6 +17,7 @@ CHECK_CLASSES: tuple[type[Check], ...] = (
     MetadataForensicsCheck,
     RecaptureCheck,
     TamperCheck,
+    PlateVinCheck,
 )
 
 

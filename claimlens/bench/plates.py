@@ -1,0 +1,205 @@
+"""``claimlens bench plates DIR``: Chinese plate reading accuracy and cost.
+
+``DIR/labels.csv`` (or ``--opt labels=FILE``, its image paths still relative to DIR): ``image,plate_text``
+(extra columns ignored; ``kind`` is used when present). An image that looks like a plate crop (wide and
+low, e.g. 94 x 24) is read as a crop; any other image is a photo: the plate is localised first and the best
+valid read is the prediction. Rows without ``plate_text`` only measure localisation (a ``kind`` containing
+``np`` / ``no_plate`` means the photo has no plate: any confident read there is a false alarm).
+
+Metrics: ``exact_accuracy``, ``char_accuracy`` (1 - edit distance / length, summed over characters),
+``ms_per_image`` (wall, the reader only, decoding excluded), ``cpu_ms_per_image`` (process CPU time: the
+cost on one core when the machine is shared), ``p95_ms``; per kind (crop / photo), the province accuracy on
+plates outside 皖 (the crops are 95 % 皖), localisation on photos (exactly one plate found) and the
+operating point of the check (coverage and precision of reads at the check's confidence threshold).
+``--opt peers=0`` skips the ablation peers (each recogniser alone, grammar-constrained).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+
+def levenshtein(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def read_labels(dataset_dir: Path, options: dict[str, str], text_column: str) -> list[dict[str, str]]:
+    path = Path(options["labels"]) if options.get("labels") else dataset_dir / "labels.csv"
+    if not path.is_file():
+        raise SystemExit(f"labels file not found: {path}")
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "image" not in rows[0] or text_column not in rows[0]:
+        raise SystemExit(f"{path} needs the columns image,{text_column}")
+    for r in rows:
+        if not (dataset_dir / r["image"]).is_file():
+            raise SystemExit(f"missing image listed in {path}: {dataset_dir / r['image']}")
+    limit = int(options.get("limit", 0) or 0)
+    return rows[:limit] if limit else rows
+
+
+def _accuracy(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    if not pairs:
+        return {"n": 0, "exact_accuracy": None, "char_accuracy": None}
+    exact = sum(p == g for p, g in pairs) / len(pairs)
+    total = sum(len(g) for _, g in pairs)
+    char = sum(max(0, len(g) - levenshtein(p, g)) for p, g in pairs) / max(total, 1)
+    return {"n": len(pairs), "exact_accuracy": round(exact, 4), "char_accuracy": round(char, 4)}
+
+
+def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
+    from claimlens.checks.plate_vin import PLATE_MIN_CONFIDENCE, PLATE_MIN_DET_SCORE
+    from claimlens.vision.plates import PlateReader, is_plate_crop
+    from claimlens.vision.plates.grammar import PROVINCES, normalise
+
+    if suite:
+        raise SystemExit("the plates bench has no generated suite; give a folder with labels.csv")
+    if dataset_dir is None:
+        raise SystemExit("usage: claimlens bench plates DIR [--opt labels=FILE]")
+    rows = read_labels(dataset_dir, options, "plate_text")
+    reader = PlateReader(threads=int(options.get("threads", 1)), latin=False)
+    mode = options.get("mode", "auto")
+    t_start = time.perf_counter()
+    # warm up (session creation and sha256 checks are not per-image costs)
+    reader.read_crop(np.zeros((24, 94, 3), np.uint8))
+    reader.read(np.zeros((64, 64, 3), np.uint8))
+    results: list[dict[str, Any]] = []
+    for r in rows:
+        bgr = cv2.imread(str(dataset_dir / r["image"]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise SystemExit(f"unreadable image: {dataset_dir / r['image']}")
+        crop = (mode == "crop") or (mode == "auto" and is_plate_crop(bgr.shape))
+        t0, c0 = time.perf_counter(), time.process_time()
+        if crop:
+            res = reader.read_crop(bgr)
+            text, conf, found, det = (res.text if res.valid else ""), res.confidence, 1, 1.0
+        else:
+            reads = reader.read(np.ascontiguousarray(bgr[..., ::-1]))
+            valid = [x for x in reads if x.valid]
+            best = max(valid, key=lambda x: x.det_score) if valid else None
+            text = best.text if best else ""
+            conf = best.confidence if best else 0.0
+            det = best.det_score if best else 0.0
+            found = len(reads)
+        wall, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+        results.append({"image": r["image"], "kind": r.get("kind", ""), "gt": normalise(r.get("plate_text", "")),
+                        "pred": text, "conf": conf, "det": det, "found": found, "crop": crop,
+                        "wall": wall, "cpu": cpu})
+    labelled = [x for x in results if x["gt"]]
+    pairs = [(x["pred"], x["gt"]) for x in labelled]
+    overall = _accuracy(pairs)
+    metrics: dict[str, Any] = {
+        "exact_accuracy": overall["exact_accuracy"], "char_accuracy": overall["char_accuracy"],
+        "ms_per_image": round(statistics.fmean(x["wall"] for x in results), 2),
+        "cpu_ms_per_image": round(statistics.fmean(x["cpu"] for x in results), 2),
+        "p95_ms": round(float(np.percentile([x["wall"] for x in results], 95)), 2),
+        "n_labelled": len(labelled),
+    }
+    for name, sel in (("crops", [x for x in labelled if x["crop"]]), ("photos", [x for x in labelled if not x["crop"]])):
+        if sel:
+            acc = _accuracy([(x["pred"], x["gt"]) for x in sel])
+            acc["ms_per_image"] = round(statistics.fmean(x["wall"] for x in sel), 2)
+            acc["cpu_ms_per_image"] = round(statistics.fmean(x["cpu"] for x in sel), 2)
+            metrics[name] = acc
+    outside = [x for x in labelled if x["gt"][0] in PROVINCES and x["gt"][0] != "皖"]
+    if outside:
+        metrics["outside_wan"] = {"n": len(outside),
+                                  "exact_accuracy": round(sum(x["pred"] == x["gt"] for x in outside) / len(outside), 4),
+                                  "province_accuracy": round(sum(x["pred"][:1] == x["gt"][:1] for x in outside)
+                                                             / len(outside), 4)}
+    metrics["province_accuracy"] = round(sum(x["pred"][:1] == x["gt"][:1] for x in labelled) / max(len(labelled), 1), 4)
+    # operating point of the check
+    ok = [x for x in labelled if x["conf"] >= PLATE_MIN_CONFIDENCE and x["det"] >= PLATE_MIN_DET_SCORE and x["pred"]]
+    metrics["check_operating_point"] = {
+        "min_confidence": PLATE_MIN_CONFIDENCE, "coverage": round(len(ok) / max(len(labelled), 1), 4),
+        "precision": round(sum(x["pred"] == x["gt"] for x in ok) / max(len(ok), 1), 4),
+        "by_threshold": {str(t): {"coverage": round(len(s) / max(len(labelled), 1), 4),
+                                  "precision": round(sum(x["pred"] == x["gt"] for x in s) / max(len(s), 1), 4)}
+                         for t in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
+                         for s in [[x for x in labelled if x["pred"] and x["conf"] >= t]]},
+    }
+    photos = [x for x in results if not x["crop"]]
+    if photos:
+        with_plate = [x for x in photos if not _no_plate(x["kind"])]
+        without = [x for x in photos if _no_plate(x["kind"])]
+        metrics["localisation"] = {
+            "photos": len(photos),
+            "exactly_one_plate_rate": round(sum(x["found"] == 1 for x in with_plate) / max(len(with_plate), 1), 4)
+            if with_plate else None,
+            "at_least_one_plate_rate": round(sum(x["found"] >= 1 for x in with_plate) / max(len(with_plate), 1), 4)
+            if with_plate else None,
+            "no_plate_photos": len(without),
+            "no_plate_false_read_rate": round(sum(bool(x["pred"]) for x in without) / len(without), 4) if without else None,
+        }
+    out: dict[str, Any] = {"bench": "plates", "dataset": str(dataset_dir), "n_images": len(results),
+                           "seconds": round(time.perf_counter() - t_start, 2), "metrics": metrics, "peers": {}}
+    if options.get("peers", "1") != "0" and any(x["crop"] for x in results):
+        out["peers"] = _peers(dataset_dir, [r for r, x in zip(rows, results) if x["crop"] and x["gt"]], reader)
+    if options.get("errors", "0") == "1":
+        out["errors"] = [{"image": x["image"], "gt": x["gt"], "pred": x["pred"], "conf": round(x["conf"], 3)}
+                         for x in labelled if x["pred"] != x["gt"]]
+    return out
+
+
+def _no_plate(kind: str) -> bool:
+    k = (kind or "").lower()
+    return "no_plate" in k or "_np_" in k or k.endswith("_np")
+
+
+def _peers(dataset_dir: Path, rows: list[dict[str, str]], reader) -> dict[str, Any]:
+    """Ablation on the crops: each recogniser alone under the grammar (no fusion)."""
+    from claimlens.vision.plates import grammar
+    from claimlens.vision.plates.ocr import ctc_constrained_decode, fold_probs
+    from claimlens.vision.plates.recognize import CLP_CHARS, PLATE_MERGE
+
+    rec = reader.recognizer
+    clp_chars = [""] + list(CLP_CHARS)
+    clp_ids = np.arange(1, len(clp_chars))
+    pairs: dict[str, list[tuple[str, str]]] = {"ppocr_v6_grammar": [], "clp_rec_grammar": [], "ppocr_v6_greedy": []}
+    times: dict[str, list[float]] = {k: [] for k in pairs}
+    for r in rows:
+        bgr = cv2.imread(str(dataset_dir / r["image"]), cv2.IMREAD_COLOR)
+        gt = grammar.normalise(r["plate_text"])
+        t0 = time.perf_counter()
+        p6 = rec.v6.probs([bgr])[0]
+        greedy = grammar.normalise("".join(c for c in _greedy(p6, rec.v6.chars)))
+        times["ppocr_v6_greedy"].append((time.perf_counter() - t0) * 1000)
+        pairs["ppocr_v6_greedy"].append((greedy, gt))
+        best = ctc_constrained_decode(fold_probs(p6, rec.v6.index, PLATE_MERGE), rec.v6.chars, rec.v6_ids,
+                                      grammar.next_chars, grammar.complete)
+        times["ppocr_v6_grammar"].append((time.perf_counter() - t0) * 1000)
+        pairs["ppocr_v6_grammar"].append((best[0][0] if best else "", gt))
+        t1 = time.perf_counter()
+        pc = rec._clp_probs(bgr)
+        bestc = ctc_constrained_decode(pc, clp_chars, clp_ids, grammar.next_chars, grammar.complete)
+        times["clp_rec_grammar"].append((time.perf_counter() - t1) * 1000)
+        pairs["clp_rec_grammar"].append((bestc[0][0] if bestc else "", gt))
+    out = {}
+    for k, v in pairs.items():
+        acc = _accuracy(v)
+        acc["ms_per_image"] = round(statistics.fmean(times[k]), 2) if times[k] else None
+        out[k] = acc
+    return out
+
+
+def _greedy(probs: np.ndarray, chars: list[str]) -> str:
+    idx = probs.argmax(1)
+    out, last = [], 0
+    for k in idx:
+        if k and k != last:
+            out.append(chars[k])
+        last = k
+    return "".join(out)
