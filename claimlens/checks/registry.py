@@ -10,9 +10,11 @@ from claimlens.checks.exact_duplicate import ExactDuplicateCheck
 from claimlens.checks.integrity import MetadataForensicsCheck, RecaptureCheck, TamperCheck
 from claimlens.checks.metadata_timeline import MetadataTimelineCheck
 from claimlens.checks.plate_vin import PlateVinCheck
+from claimlens.checks.reused_photo import ReusedPhotoCheck
 
 CHECK_CLASSES: tuple[type[Check], ...] = (
     ExactDuplicateCheck,
+    ReusedPhotoCheck,
     MetadataTimelineCheck,
     MetadataForensicsCheck,
     RecaptureCheck,

@@ -99,6 +99,13 @@ def build_demo(out: Path, shared: Path = SHARED_DAMAGE) -> Path:
     png = io.BytesIO()
     Image.fromarray(decode_photo(reused).rgb).save(png, format="PNG")  # same pixels, new container
     claims["CLM-2026-0002"]["photos"].append(("survey/b_resaved.png", png.getvalue()))
+    # claim 1's photo a1, mirrored, cropped to 70 % and re-encoded: only the near-duplicate check sees it
+    src = imgs[1]
+    w, h = src.size
+    edited = src.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((int(w * .15), int(h * .15), int(w * .85), int(h * .85)))
+    claims["CLM-2026-0002"]["photos"].append(
+        ("survey/b_edited.jpg", with_exif(edited.resize((w, h)), loss_b + timedelta(hours=2, minutes=30),
+                                          gps=shanghai, quality=70)))
     for claim_id, spec in claims.items():
         folder = out / claim_id
         for rel, data in spec["photos"]:

@@ -18,7 +18,12 @@ def test_scan_demo_flags_reuse_and_backdating(tmp_path: Path, capsys) -> None:  
     r2 = json.loads((bucket / "CLM-2026-0002" / "report.json").read_text())
     r3 = json.loads((bucket / "CLM-2026-0003" / "report.json").read_text())
     codes2 = {f["code"] for f in r2["findings"]}
-    assert {"exact_duplicate.cross_claim", "metadata.before_loss"} <= codes2
+    assert {"exact_duplicate.cross_claim", "metadata.before_loss", "reused_photo.cross_claim"} <= codes2
+    names = {p["photo_id"]: p["filename"] for p in r2["photos"]}
+    edited = [f for f in r2["findings"]
+              if f["code"] == "reused_photo.cross_claim" and names[f["photo_id"]] == "b_edited.jpg"]
+    assert edited and edited[0]["evidence"]["linked_claim_id"] == "CLM-2026-0001"
+    assert edited[0]["evidence_images"]  # the side-by-side match image is stored
     assert "metadata.before_policy_start" in {f["code"] for f in r3["findings"]}
     assert (bucket / "CLM-2026-0002" / "report.html").read_text().count("data:image/jpeg;base64") >= 4
     # a second scan is idempotent: same photos, a new report revision, no duplicated findings
