@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from claimlens import __version__
 from claimlens.api.deps import get_runtime
@@ -24,8 +25,11 @@ log = logging.getLogger("claimlens.api")
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     if settings.bootstrap_admin_key:
-        with session_scope(settings.effective_database_url) as s:
-            ensure_bootstrap_admin(s, settings.bootstrap_admin_key.get_secret_value())
+        try:
+            with session_scope(settings.effective_database_url) as s:
+                ensure_bootstrap_admin(s, settings.bootstrap_admin_key.get_secret_value())
+        except IntegrityError:
+            pass  # another API worker process registered it at the same moment
     yield
 
 
