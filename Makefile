@@ -30,7 +30,7 @@ services-stop:
 
 worker: services
 	$(ENV) $(BIN)/claimlens db upgrade && \
-	  exec $(BIN)/celery -A claimlens.workers.celery_app worker -Q cpu,io --concurrency 2 --loglevel INFO
+	  OPENBLAS_NUM_THREADS=1 exec $(BIN)/celery -A claimlens.workers.celery_app worker -Q cpu,io --concurrency 2 --loglevel INFO
 
 api: services
 	$(ENV) $(BIN)/claimlens db upgrade && \
