@@ -162,7 +162,7 @@ def _no_plate(kind: str) -> bool:
 def _peers(dataset_dir: Path, rows: list[dict[str, str]], reader) -> dict[str, Any]:
     """Ablation on the crops: each recogniser alone under the grammar (no fusion)."""
     from claimlens.vision.plates import grammar
-    from claimlens.vision.plates.ocr import ctc_constrained_decode, fold_probs
+    from claimlens.vision.plates.ocr import ctc_constrained_decode, fold_probs, greedy_decode
     from claimlens.vision.plates.recognize import CLP_CHARS, PLATE_MERGE
 
     rec = reader.recognizer
@@ -175,7 +175,7 @@ def _peers(dataset_dir: Path, rows: list[dict[str, str]], reader) -> dict[str, A
         gt = grammar.normalise(r["plate_text"])
         t0 = time.perf_counter()
         p6 = rec.v6.probs([bgr])[0]
-        greedy = grammar.normalise("".join(c for c in _greedy(p6, rec.v6.chars)))
+        greedy = grammar.normalise("".join(c for c in greedy_decode(p6, rec.v6.chars)))
         times["ppocr_v6_greedy"].append((time.perf_counter() - t0) * 1000)
         pairs["ppocr_v6_greedy"].append((greedy, gt))
         best = ctc_constrained_decode(fold_probs(p6, rec.v6.index, PLATE_MERGE), rec.v6.chars, rec.v6_ids,
@@ -195,11 +195,3 @@ def _peers(dataset_dir: Path, rows: list[dict[str, str]], reader) -> dict[str, A
     return out
 
 
-def _greedy(probs: np.ndarray, chars: list[str]) -> str:
-    idx = probs.argmax(1)
-    out, last = [], 0
-    for k in idx:
-        if k and k != last:
-            out.append(chars[k])
-        last = k
-    return "".join(out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from claimlens.core import layout
 from claimlens.core.db import session_scope
-from claimlens.core.models import Claim, Photo
+from claimlens.core.models import Claim, Photo, utcnow
 from claimlens.core.pipeline import Runtime
 from claimlens.core.schemas import ClaimFields, PhotoUploadMeta
 from claimlens.vision.decode import sniff_image
@@ -34,10 +34,6 @@ class ClaimError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def upsert_claim(s: Session, fields: ClaimFields, *, owner: str, webhook_url: str | None = None,
@@ -57,7 +53,7 @@ def upsert_claim(s: Session, fields: ClaimFields, *, owner: str, webhook_url: st
     claim.vin = claim.fields.get("vin")
     if webhook_url is not None:
         claim.webhook_url = webhook_url
-    claim.updated_at = _utcnow()
+    claim.updated_at = utcnow()
     try:
         s.flush()
     except IntegrityError as exc:  # concurrent create of the same id
@@ -95,7 +91,7 @@ def store_photo(rt: Runtime, claim_id: str, data: bytes, *, filename: str | None
                         role=meta.role.value if meta.role else None,
                         regions=[r.model_dump() for r in meta.regions], filename=_clean_name(filename),
                         content_type=content_type, sha256=sha, size_bytes=len(data), object_key=key,
-                        status="stored", uploaded_at=_utcnow()))
+                        status="stored", uploaded_at=utcnow()))
     except IntegrityError:
         _delete_quietly(rt, key)  # the same bytes won a concurrent race: return that photo
         with session_scope(rt.db_url) as s:
@@ -139,7 +135,7 @@ def create_presigned_upload(rt: Runtime, claim_id: str, *, filename: str | None,
     """Reserve a photo id and return (photo_id, presigned PUT URL for exactly its key, expiry)."""
     photo_id = str(uuid.uuid4())
     key = layout.original_key(claim_id, photo_id, filename)
-    expires = _utcnow() + timedelta(seconds=rt.settings.presign_expiry_seconds)
+    expires = utcnow() + timedelta(seconds=rt.settings.presign_expiry_seconds)
     url = rt.store.presigned_put_url(key, rt.settings.presign_expiry_seconds)
     with session_scope(rt.db_url) as s:
         if s.get(Claim, claim_id) is None:
@@ -182,7 +178,7 @@ def commit_upload(rt: Runtime, claim_id: str, photo_id: str) -> StoredPhoto:
             s.delete(photo)
             result = StoredPhoto(twin.id, sha, twin.status, created=False)
         else:
-            photo.sha256, photo.size_bytes, photo.status, photo.uploaded_at = sha, size, "stored", _utcnow()
+            photo.sha256, photo.size_bytes, photo.status, photo.uploaded_at = sha, size, "stored", utcnow()
             result = StoredPhoto(photo_id, sha, "stored", created=True)
     if not result.created:
         _delete_quietly(rt, key)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -22,14 +21,20 @@ from sqlalchemy.orm import Session
 
 from claimlens import __version__
 from claimlens.checks.base import (
-    Check, ClaimContext, Finding, PhotoAnalysis, PhotoInfo, PhotoResult, Severity,
+    Check,
+    ClaimContext,
+    Finding,
+    PhotoAnalysis,
+    PhotoInfo,
+    PhotoResult,
+    Severity,
 )
 from claimlens.checks.registry import all_checks, check_versions, pipeline_signature
 from claimlens.config import Settings
 from claimlens.core import layout
 from claimlens.core.db import session_scope
 from claimlens.core.index import SqlCrossClaimIndex, replace_photo_index
-from claimlens.core.models import Claim, ClaimLink, FindingRow, Photo
+from claimlens.core.models import Claim, ClaimLink, FindingRow, Photo, utcnow
 from claimlens.core.storage import ObjectNotFound, ObjectStore
 from claimlens.vision.decode import decode_photo
 from claimlens.vision.errors import UnreadableImageError
@@ -63,10 +68,6 @@ class Runtime:
     @property
     def signature(self) -> str:
         return pipeline_signature(self.checks)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _photo_info(photo: Photo) -> PhotoInfo:
@@ -168,7 +169,7 @@ def analyse_photo(rt: Runtime, photo_id: str) -> str:
         photo.analysis_version = rt.signature
         photo.status = "analysed"
         photo.error = None
-        photo.analysed_at = _utcnow()
+        photo.analysed_at = utcnow()
     return "analysed"
 
 
@@ -203,7 +204,7 @@ def _record_photo_error(rt: Runtime, photo_id: str, reason: str, message: str, *
         photo.error = f"{reason}: {message}"
         photo.analysis = None
         photo.analysis_version = rt.signature
-        photo.analysed_at = _utcnow()
+        photo.analysed_at = utcnow()
     return status
 
 

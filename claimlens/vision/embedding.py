@@ -21,14 +21,14 @@ on embeddings of augmented training photos (``training/finetune_embedding.py fit
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from claimlens.vision.onnx import MANIFEST_NAME, ModelFileError, manifest_entries, sha256_file
 
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 DEFAULT_MODEL_NAME = "copy_embedding"
@@ -40,29 +40,16 @@ class EmbeddingModelError(RuntimeError):
     """The embedding model (or its code projection) is missing, unlisted or not the file the manifest names."""
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_manifest(weights_dir: Path) -> dict[str, dict[str, Any]]:
-    """``weights/MANIFEST.json`` as name -> entry (entries under ``"models"`` or ``"files"``: name, file, sha256,
-    bytes, ...)."""
-    path = weights_dir / "MANIFEST.json"
+    """``weights/MANIFEST.json`` as name -> entry (read by :func:`claimlens.vision.onnx.manifest_entries`);
+    unlike the generic reader, a missing manifest is an error here: the embedding cannot run without it."""
+    path = weights_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise EmbeddingModelError(f"no weights manifest at {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise EmbeddingModelError(f"no weights manifest at {path}") from exc
-    except json.JSONDecodeError as exc:
-        raise EmbeddingModelError(f"weights manifest {path} is not valid JSON: {exc}") from exc
-    if isinstance(data, dict):
-        entries = [*data.get("models", []), *data.get("files", [])]
-    else:
-        entries = data
-    return {e["name"]: e for e in entries if isinstance(e, dict) and "name" in e}
+        return manifest_entries(weights_dir)
+    except ModelFileError as exc:
+        raise EmbeddingModelError(str(exc)) from exc
 
 
 def verified_path(weights_dir: Path, entry: dict[str, Any]) -> Path:

@@ -153,10 +153,11 @@ BASE_MERGE.update({chr(0xFF21 + i): chr(65 + i) for i in range(26)})
 
 
 def greedy_decode(probs: np.ndarray, chars: Sequence[str]) -> str:
+    """CTC greedy decoding: best class per step, repeats collapsed, blank (0) and out-of-dictionary dropped."""
     idx = probs.argmax(1)
     out, last = [], 0
     for k in idx:
-        if k and k != last:
+        if k and k != last and k < len(chars):
             out.append(chars[k])
         last = k
     return "".join(out)

@@ -29,6 +29,7 @@ from claimlens.vision.plates.ocr import (
     align_chars,
     ctc_constrained_decode,
     fold_probs,
+    greedy_decode,
 )
 
 CLP_MODEL = "plate_rec_clp"
@@ -100,7 +101,7 @@ class PlateRecognizer:
         v6_chars = self.v6.chars
         p6 = self.v6.probs([crop_bgr])[0]
         reads: dict[str, tuple[str, list[CharRead]]] = {}
-        raw = {"ppocr_v6": _greedy(p6, v6_chars)}
+        raw = {"ppocr_v6": greedy_decode(p6, v6_chars)}
         p6 = fold_probs(p6, self.v6.index, PLATE_MERGE)
         best6 = ctc_constrained_decode(p6, v6_chars, self.v6_ids, grammar.next_chars, grammar.complete)
         if best6:
@@ -110,7 +111,7 @@ class PlateRecognizer:
             pc = self._clp_probs(crop_bgr)
             clp_chars = [""] + list(CLP_CHARS)
             clp_ids = np.arange(1, len(clp_chars))
-            raw["clp"] = _greedy(pc, clp_chars)
+            raw["clp"] = greedy_decode(pc, clp_chars)
             bestc = ctc_constrained_decode(pc, clp_chars, clp_ids, grammar.next_chars, grammar.complete)
             if bestc:
                 tc = bestc[0][0]
@@ -118,14 +119,6 @@ class PlateRecognizer:
         return _fuse(reads, raw)
 
 
-def _greedy(probs: np.ndarray, chars: list[str]) -> str:
-    idx = probs.argmax(1)
-    out, last = [], 0
-    for k in idx:
-        if k and k != last and k < len(chars):
-            out.append(chars[k])
-        last = k
-    return "".join(out)
 
 
 def _fuse(reads: dict[str, tuple[str, list[CharRead]]], raw: dict[str, str]) -> PlateText:
