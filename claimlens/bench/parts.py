@@ -1,0 +1,204 @@
+"""``claimlens bench parts [DIR] [--suite] [--opt k=v]``: same-part verification and part-age contrast.
+
+DIR holds ``pairs.csv`` (``image_a,image_b,same_part`` 1|0 ``[,ax1,ay1,ax2,ay2,bx1,by1,bx2,by2]``; boxes of
+the part in each image, the whole image when empty) and/or ``labels.csv`` (``image,label[,x1,y1,x2,y2]``
+with label ``fresh`` | ``old``). ``--suite`` generates the project's parts suite
+(:func:`claimlens.datasets.damage_suite.generate_parts_suite`) from DIR (default
+../shared/data/car_damage_roboflow) into a temporary folder first.
+
+Metrics:
+
+* same part: ``auc`` of ``same_score`` over the pairs; ``rank1``: every ``image_a`` of a positive pair is a
+  query against a gallery of all distinct ``image_b`` part crops of the file; the query counts when its true
+  mate scores highest (ties broken against it); ``decided_fraction``; ``accuracy`` at the shipped threshold.
+* part age (when labels.csv exists): ``age_auc``, ``age_flag_rate_fresh`` / ``_old`` at the shipped threshold.
+* ``ms_per_image``: part features + part-age analysis per image (decode excluded); ``ms_per_pair``: one
+  verification; ``peak_rss_mb``.
+
+Options: ``split=test|train|all`` (suite, default test), ``n=120``, ``seed=0``, ``keep=DIR``, ``limit=N``
+(pairs), ``pairs=0`` (skip same-part), ``fit_age=1`` (fit the part-age logistic model on this set; ``training/fit_part_age.py`` uses it).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from claimlens.bench.recapture import auc, rnd, tpr_at_fpr
+from claimlens.bench.scratches import peak_rss_mb
+
+
+def _box(r: dict[str, str], prefix: str = "") -> tuple[int, int, int, int] | None:
+    try:
+        return tuple(int(float(r[prefix + k])) for k in ("x1", "y1", "x2", "y2"))  # type: ignore[return-value]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return [{k: (v or "").strip() for k, v in r.items() if k} for r in csv.DictReader(f)]
+
+
+def _load(folder: Path, rel: str) -> np.ndarray:
+    p = folder / rel
+    if not p.is_file():
+        raise SystemExit(f"missing file {rel}")
+    return np.asarray(Image.open(p).convert("RGB"))
+
+
+def age_features(folder: Path, rows: list[dict[str, str]]) -> tuple[list[dict[str, float] | None], list[float]]:
+    from claimlens.vision.damage import part_age as PA
+
+    feats, times = [], []
+    for r in rows:
+        rgb = _load(folder, r["image"])
+        box = _box(r) or (0, 0, rgb.shape[1], rgb.shape[0])
+        t0 = time.perf_counter()
+        got = PA.compute_features(rgb, box)
+        times.append(time.perf_counter() - t0)
+        feats.append(None if got is None else got[0])
+    return feats, times
+
+
+def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
+    from claimlens.datasets import damage_suite as ds
+    from claimlens.vision.damage import part_age as PA
+    from claimlens.vision.damage import same_part as SP
+
+    t_start = time.perf_counter()
+    tmp = None
+    desc: dict[str, Any] = {}
+    if suite:
+        src = dataset_dir or ds.DEFAULT_SOURCE
+        if options.get("keep"):
+            folder = Path(options["keep"])
+        else:
+            tmp = tempfile.TemporaryDirectory(prefix="claimlens-parts-")
+            folder = Path(tmp.name)
+        n, seed, split = int(options.get("n", 120)), int(options.get("seed", 0)), options.get("split", "test")
+        t0 = time.perf_counter()
+        ds.generate_parts_suite(folder, src, n=n, seed=seed, split=split)
+        desc = {"generated_from": str(src), "n_sources": n, "seed": seed, "split": split,
+                "generate_seconds": round(time.perf_counter() - t0, 1)}
+    elif dataset_dir is None:
+        raise SystemExit("claimlens bench parts needs DIR (or --suite)")
+    else:
+        folder = dataset_dir
+    metrics: dict[str, Any] = {}
+    n_images = 0
+    try:
+        have_pairs = (folder / "pairs.csv").is_file() and options.get("pairs", "1") != "0"
+        have_age = (folder / "labels.csv").is_file()
+        if not have_pairs and not have_age:
+            raise SystemExit(f"{folder} has neither pairs.csv nor labels.csv")
+        t_feat: list[float] = []
+        if have_pairs:
+            pairs = _rows(folder / "pairs.csv")
+            if options.get("limit"):
+                pairs = pairs[: int(options["limit"])]
+            feats: dict[tuple[str, tuple | None], Any] = {}
+
+            def get(rel: str, box: tuple | None) -> Any:
+                key = (rel, box)
+                if key not in feats:
+                    rgb = _load(folder, rel)
+                    t0 = time.perf_counter()
+                    feats[key] = SP.part_features(rgb, box)
+                    t_feat.append(time.perf_counter() - t0)
+                return feats[key]
+
+            scores, labels, decided, correct, t_pair = [], [], [], [], []
+            for r in pairs:
+                fa, fb = get(r["image_a"], _box(r, "a")), get(r["image_b"], _box(r, "b"))
+                t0 = time.perf_counter()
+                res = SP.compare(fa, fb)
+                t_pair.append(time.perf_counter() - t0)
+                same = r["same_part"] in ("1", "true", "True")
+                scores.append(res.same_score)
+                labels.append(same)
+                decided.append(res.decided)
+                if res.decided:
+                    correct.append(res.same == same)
+            pos = [s for s, y in zip(scores, labels) if y]
+            neg = [s for s, y in zip(scores, labels) if not y]
+            # rank-1 re-identification
+            gallery = sorted({(r["image_b"], _box(r, "b")) for r in pairs})
+            queries = [(r["image_a"], _box(r, "a"), (r["image_b"], _box(r, "b"))) for r in pairs
+                       if r["same_part"] in ("1", "true", "True")]
+            hits = 0
+            for qa, qbox, mate in queries:
+                fq = get(qa, qbox)
+                best_other, mate_score = -1.0, -1.0
+                for g in gallery:
+                    s = SP.compare(fq, get(*g)).same_score
+                    if g == mate:
+                        mate_score = s
+                    else:
+                        best_other = max(best_other, s)
+                hits += int(mate_score > best_other)
+            metrics.update({
+                "auc": rnd(auc(pos, neg)), "tpr_at_fpr01": rnd(tpr_at_fpr(pos, neg, 0.01)),
+                "rank1": rnd(hits / len(queries)) if queries else None, "n_queries": len(queries),
+                "gallery_size": len(gallery), "n_pairs": len(pairs),
+                "decided_fraction": rnd(float(np.mean(decided))) if decided else None,
+                "accuracy": rnd(float(np.mean(correct))) if correct else None,
+                "ms_per_pair": round(1000 * statistics.mean(t_pair), 2) if t_pair else None,
+                "same_threshold": SP.SAME_THRESHOLD,
+            })
+            n_images += len(feats)
+        if have_age:
+            rows = _rows(folder / "labels.csv")
+            for r in rows:
+                if r.get("label") not in ("fresh", "old"):
+                    raise SystemExit(f"labels.csv: label must be fresh or old, got {r.get('label')!r}")
+            fts, t_age = age_features(folder, rows)
+            if options.get("fit_age"):
+                from claimlens.bench.recapture import fit_logistic
+
+                ok = [i for i, f in enumerate(fts) if f is not None]
+                X = np.array([[fts[i][k] for k in PA.FEATURES] for i in ok])  # type: ignore[index]
+                y = np.array([rows[i]["label"] == "old" for i in ok], float)
+                mu, sd = X.mean(0), X.std(0) + 1e-9
+                w = fit_logistic((X - mu) / sd, y, l2=1.0)
+                pf = 1 / (1 + np.exp(-(((X - mu) / sd) @ w[1:] + w[0])))
+                metrics["fitted_age_threshold_fresh_p95"] = float(np.percentile(pf[y == 0], 95))
+                metrics["fitted_age_model"] = {"bias": float(w[0]), "mean": dict(zip(PA.FEATURES, map(float, mu))),
+                                               "std": dict(zip(PA.FEATURES, map(float, sd))),
+                                               "weight": dict(zip(PA.FEATURES, map(float, w[1:])))}
+            sc = [PA.score_features(f)[0] if f is not None else 0.0 for f in fts]
+            flag = [f is not None and s >= PA.THRESHOLD for f, s in zip(fts, sc)]
+            pos = [s for s, r in zip(sc, rows) if r["label"] == "old"]
+            neg = [s for s, r in zip(sc, rows) if r["label"] == "fresh"]
+            metrics["age_auc"] = rnd(auc(pos, neg))
+            metrics["age_scores"] = {"old": [rnd(s) for s, r in zip(sc, rows) if r["label"] == "old"],
+                                     "fresh": [rnd(s) for s, r in zip(sc, rows) if r["label"] == "fresh"]} \
+                if options.get("dump") else None
+            metrics["age_flag_rate_old"] = rnd(float(np.mean([f for f, r in zip(flag, rows) if r["label"] == "old"]))) \
+                if pos else None
+            metrics["age_flag_rate_fresh"] = rnd(float(np.mean([f for f, r in zip(flag, rows) if r["label"] == "fresh"]))) \
+                if neg else None
+            kinds = sorted({r.get("kind", "") for r in rows if r["label"] == "old"})
+            metrics["age_per_kind"] = {k: rnd(auc([s for s, r in zip(sc, rows) if r.get("kind") == k], neg))
+                                       for k in kinds if k}
+            metrics["age_threshold"] = PA.THRESHOLD
+            metrics["age_ms_per_image"] = round(1000 * statistics.mean(t_age), 2) if t_age else None
+            n_images += len(rows)
+        metrics["ms_per_image"] = round(1000 * (statistics.mean(t_feat) if t_feat else 0.0)
+                                        + (metrics.get("age_ms_per_image") or 0.0), 2)
+        metrics["peak_rss_mb"] = peak_rss_mb()
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    result: dict[str, Any] = {"bench": "parts", "dataset": str(dataset_dir or "generated"), "n_images": n_images,
+                              "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {}}
+    if desc:
+        result["suite"] = desc
+    return result

@@ -1,0 +1,290 @@
+"""Damage forensics (#6): hand-made fake scratches, parts older than their neighbours, swapped parts.
+
+Check ``damage_forensics`` (not registered here; the lead lists it in :mod:`claimlens.checks.registry`).
+
+Per photo (stages survey / assessment / reinspection, role ``damage`` or none):
+
+* regions: the adjuster's boxes (``PhotoInfo.regions``) take precedence; otherwise the damaged-part detector
+  (:func:`claimlens.vision.damage.detector.detect_damage`) when it imports and its model loads; otherwise
+  the whole photo, with a note saying so. At most :data:`MAX_REGIONS` regions (largest first).
+* per region: the fake-scratch score (:mod:`claimlens.vision.damage.scratches`), the part-age contrast
+  against the surroundings (:mod:`claimlens.vision.damage.part_age`; boxed regions only), and the part's
+  local features (:mod:`claimlens.vision.damage.same_part`) plus a small crop, stored as artifacts.
+* finding ``damage.part_age_mismatch`` (LOW) with the overlay of the regions compared.
+
+Per claim:
+
+* ``damage.artificial_scratch_suspected`` for each flagged region (LOW; MEDIUM when the claim's loss type is
+  ``scratch`` and there is no third party: a scratch-only claim with nobody else involved is the pattern of
+  hand-made scratches), with the stroke-map overlay stored per photo as an artifact.
+* ``damage.part_swapped_suspected`` (MEDIUM): a part in a reinspection photo that verifies against none of
+  the survey/assessment close-ups of the same part name (all comparisons decided, best same-part score
+  below the threshold), with the side-by-side evidence of the best candidate.
+
+Everything runs on one shared 1024-px RGB copy of the photo (regions cropped from it at <= 512 px); measured
+cost per 12 MP photo in docs/damage_forensics.md. Thresholds and why: the same doc.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import cv2
+import numpy as np
+
+from claimlens.checks.base import Check, ClaimContext, Finding, PhotoInfo, PhotoResult, Severity
+from claimlens.vision.damage import part_age as PA
+from claimlens.vision.damage import same_part as SP
+from claimlens.vision.damage import scratches as S
+from claimlens.vision.decode import DecodedPhoto
+from claimlens.vision.duplicates.features import LocalFeatures
+
+log = logging.getLogger(__name__)
+
+STAGES = ("survey", "assessment", "reinspection")
+EARLY_STAGES = ("survey", "assessment")
+ROLES = (None, "damage")
+WORK_SIDE = 1024
+MAX_REGIONS = 4
+CROP_SIDE = 256
+PART_ALIASES = {"dickey": "trunk", "boot": "trunk", "tailgate": "trunk", "hood": "bonnet", "front bumper": "bumper",
+                "rear bumper": "bumper", "headlight": "light", "taillight": "light", "lamp": "light",
+                "wing": "fender", "windscreen": "windshield"}
+
+
+def _short(pid: str) -> str:
+    return pid[:8]
+
+
+def norm_part(name: str | None) -> str | None:
+    if not name:
+        return None
+    n = " ".join(str(name).strip().lower().replace("_", " ").split())
+    return PART_ALIASES.get(n, n)
+
+
+def work_copy(photo: DecodedPhoto, side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
+    """The shared reduced RGB copy (cached on the photo) and its scale (work px per photo px)."""
+    key = f"rgb{side}"
+    s = min(1.0, side / float(max(photo.height, photo.width)))
+    if key not in photo._cache:
+        if s < 1.0:
+            size = (max(1, round(photo.width * s)), max(1, round(photo.height * s)))
+            photo._cache[key] = cv2.resize(photo.rgb, size, interpolation=cv2.INTER_AREA)
+        else:
+            photo._cache[key] = photo.rgb
+    return photo._cache[key], s
+
+
+def _detect(work: np.ndarray) -> tuple[list[dict[str, Any]], str]:
+    """Detector regions in work pixels, and a note on what happened."""
+    try:
+        from claimlens.vision.damage.detector import detect_damage
+    except ImportError as exc:
+        return [], f"damage detector not available ({exc.__class__.__name__}): whole photo analysed"
+    try:
+        boxes = detect_damage(work)
+    except Exception as exc:  # noqa: BLE001  (model missing or failing: never fail the photo for it)
+        log.warning("damage detector failed: %s", exc)
+        return [], f"damage detector failed ({exc.__class__.__name__}): whole photo analysed"
+    out = [{"box": (float(b.x1), float(b.y1), float(b.x2), float(b.y2)), "part": getattr(b, "part", None),
+            "score": float(getattr(b, "score", 0.0)), "source": "detector"} for b in boxes]
+    return out, "detector"
+
+
+def _encode(rgb: np.ndarray, quality: int = 85) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def _decode(jpeg: bytes | None) -> np.ndarray | None:
+    if not jpeg:
+        return None
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class DamageForensicsCheck(Check):
+    name = "damage_forensics"
+    version = "1"
+
+    def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
+        if info.stage not in STAGES or info.role not in ROLES:
+            return PhotoResult(data={"applicable": False, "stage": info.stage, "role": info.role})
+        work, s = work_copy(photo)
+        notes: list[str] = []
+        regions: list[dict[str, Any]] = []
+        for r in info.regions or []:
+            try:
+                box = tuple(float(r[k]) * s for k in ("x1", "y1", "x2", "y2"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if box[2] - box[0] >= 8 and box[3] - box[1] >= 8:
+                regions.append({"box": box, "part": r.get("part"), "source": "adjuster"})
+        source = "adjuster"
+        if not regions:
+            regions, source = _detect(work)
+            if source != "detector":
+                notes.append(source)
+                source = "whole_photo"
+                regions = [{"box": None, "part": None, "source": "whole_photo"}]
+            elif not regions:
+                notes.append("the damage detector found no damaged part")
+        regions.sort(key=lambda r: 0 if r["box"] is None else -(r["box"][2] - r["box"][0]) * (r["box"][3] - r["box"][1]))
+        regions = regions[:MAX_REGIONS]
+        boxes = [r["box"] for r in regions if r["box"] is not None]
+        out_regions: list[dict[str, Any]] = []
+        artifacts: dict[str, bytes] = {}
+        findings: list[Finding] = []
+        for i, reg in enumerate(regions):
+            box = reg["box"]
+            sc = S.analyse_region(work, box)
+            entry: dict[str, Any] = {
+                "index": i, "part": norm_part(reg.get("part")), "source": reg["source"],
+                "box": None if box is None else [round(v / s, 1) for v in box], "scratch": sc.to_json()}
+            if sc.flagged:
+                name = f"scratch_{i}.jpg"
+                artifacts[name] = S.overlay_image(sc)
+                entry["scratch_overlay_artifact"] = name
+            if box is not None:
+                age = PA.analyse_part(work, box, exclude=[b for b in boxes if b is not box])
+                entry["part_age"] = age.to_json()
+                if age.flagged:
+                    findings.append(self._age_finding(info, entry, age))
+                feats = SP.part_features(work, box)
+                artifacts[f"part_{i}.feat"] = feats.to_bytes()
+                artifacts[f"part_{i}.jpg"] = _encode(SP.part_crop(work, box, CROP_SIDE))
+                entry["keypoints"] = len(feats)
+            out_regions.append(entry)
+        data = {"applicable": True, "stage": info.stage, "role": info.role, "region_source": source,
+                "notes": notes, "work_scale": round(s, 6), "regions": out_regions}
+        return PhotoResult(data=data, findings=findings, artifacts=artifacts)
+
+    def _age_finding(self, info: PhotoInfo, entry: dict[str, Any], age: PA.PartAgeResult) -> Finding:
+        part = entry["part"] or "the damaged part"
+        drivers = ", ".join(f"{t['feature']} {t['value']:+.3g}" for t in age.top(3))
+        return Finding(
+            code="damage.part_age_mismatch", severity=Severity.LOW,
+            message=(f"{part.capitalize()} looks older (or newer) than the panels around it (age-contrast score "
+                     f"{age.score:.2f} >= {PA.THRESHOLD:.2f}); main differences: {drivers}."),
+            photo_id=info.photo_id,
+            evidence={"rule": "logistic age-contrast score of part vs surrounding ring >= threshold",
+                      "threshold": PA.THRESHOLD, "score": round(age.score, 4), "part": entry["part"],
+                      "box": entry["box"], "region_source": entry["source"], "features": age.to_json()["features"],
+                      "top_features": age.top(4)},
+            evidence_images={f"part_age_{_short(info.photo_id)}_{entry['index']}.jpg": PA.overlay_image(age)})
+
+    # ------------------------------------------------------------------------------------------ claim phase
+
+    def assess_claim(self, ctx: ClaimContext) -> list[Finding]:
+        claim = ctx.claim or {}
+        loss = (claim.get("loss_type") or "").lower()
+        tp = claim.get("third_party") or {}
+        has_third = isinstance(tp, dict) and any(v for v in tp.values())
+        scratch_only = loss == "scratch" and not has_third
+        findings: list[Finding] = []
+        for p in ctx.photos:
+            d = p.data.get(self.name)
+            if p.error or not isinstance(d, dict) or not d.get("applicable"):
+                continue
+            for reg in d.get("regions", []):
+                sc = reg.get("scratch") or {}
+                if not (sc.get("scratch_like") and sc.get("score", 0.0) >= sc.get("threshold", S.THRESHOLD)):
+                    continue
+                images = {}
+                art = reg.get("scratch_overlay_artifact")
+                if art:
+                    blob = ctx.load_artifact(p.info.claim_id, p.info.photo_id, self.name, art)
+                    if blob:
+                        images[f"scratch_{_short(p.info.photo_id)}_{reg['index']}.jpg"] = blob
+                drivers = ", ".join(f"{t['feature']} {t['value']:.3g} ({t['contribution']:+.1f})"
+                                    for t in sc.get("top_features", [])[:3])
+                where = reg.get("part") or ("the marked region" if reg.get("box") else "the photo")
+                findings.append(Finding(
+                    code="damage.artificial_scratch_suspected",
+                    severity=Severity.MEDIUM if scratch_only else Severity.LOW,
+                    message=(f"The scratches on {where} look hand-made rather than from one contact (score "
+                             f"{sc['score']:.2f} >= {sc.get('threshold', S.THRESHOLD):.2f}); driven by {drivers}"
+                             + ("; the claim reports a scratch-only loss with no third party." if scratch_only else ".")),
+                    photo_id=p.info.photo_id,
+                    evidence={"rule": "logistic stroke-field score >= threshold (scratch-like region)",
+                              "threshold": sc.get("threshold", S.THRESHOLD), "score": sc["score"],
+                              "features": sc.get("features"), "top_features": sc.get("top_features"),
+                              "box": reg.get("box"), "part": reg.get("part"), "region_source": reg.get("source"),
+                              "loss_type": loss or None, "third_party": has_third,
+                              "severity_raised": scratch_only},
+                    evidence_images=images))
+        findings.extend(self._swaps(ctx))
+        return findings
+
+    def _swaps(self, ctx: ClaimContext) -> list[Finding]:
+        early: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+        late: list[tuple[Any, dict[str, Any]]] = []
+        for p in ctx.photos:
+            d = p.data.get(self.name)
+            if p.error or not isinstance(d, dict) or not d.get("applicable"):
+                continue
+            for reg in d.get("regions", []):
+                if not reg.get("part") or reg.get("box") is None:
+                    continue
+                if p.info.stage in EARLY_STAGES:
+                    early.setdefault(reg["part"], []).append((p, reg))
+                elif p.info.stage == "reinspection":
+                    late.append((p, reg))
+        cache: dict[tuple[str, str, int], LocalFeatures | None] = {}
+
+        def feats(p: Any, reg: dict[str, Any]) -> LocalFeatures | None:
+            key = (p.info.claim_id, p.info.photo_id, reg["index"])
+            if key not in cache:
+                blob = ctx.load_artifact(p.info.claim_id, p.info.photo_id, self.name, f"part_{reg['index']}.feat")
+                try:
+                    cache[key] = LocalFeatures.from_bytes(blob) if blob else None
+                except ValueError:
+                    cache[key] = None
+            return cache[key]
+
+        out: list[Finding] = []
+        for lp, lreg in late:
+            cands = early.get(lreg["part"], [])
+            fl = feats(lp, lreg)
+            if not cands or fl is None:
+                continue
+            results = []
+            for ep, ereg in cands:
+                fe = feats(ep, ereg)
+                if fe is None:
+                    continue
+                results.append((SP.compare(fe, fl), ep, ereg, fe))
+            if not results or not all(r[0].decided for r in results):
+                continue
+            best = max(results, key=lambda r: r[0].same_score)
+            res, ep, ereg, fe = best
+            if res.same_score >= SP.SAME_THRESHOLD:
+                continue
+            images = {}
+            ca = _decode(ctx.load_artifact(ep.info.claim_id, ep.info.photo_id, self.name, f"part_{ereg['index']}.jpg"))
+            cb = _decode(ctx.load_artifact(lp.info.claim_id, lp.info.photo_id, self.name, f"part_{lreg['index']}.jpg"))
+            if ca is not None and cb is not None:
+                images[f"part_swap_{_short(ep.info.photo_id)}_{_short(lp.info.photo_id)}.jpg"] = SP.evidence_image(
+                    ca, cb, res, f"{ep.info.stage} {_short(ep.info.photo_id)}", f"reinspection {_short(lp.info.photo_id)}",
+                    feats=(fe, fl))
+            out.append(Finding(
+                code="damage.part_swapped_suspected", severity=Severity.MEDIUM,
+                message=(f"The {lreg['part']} in reinspection photo {_short(lp.info.photo_id)} does not verify as the "
+                         f"same physical part as in the {len(results)} earlier close-up(s) (best same-part score "
+                         f"{res.same_score:.2f} < {SP.SAME_THRESHOLD}, {res.inliers} matching marks): it may have "
+                         f"been swapped."),
+                photo_id=lp.info.photo_id,
+                evidence={"rule": "local features of the part (CLAHE, RootSIFT) + RANSAC homography; best score over "
+                                  "survey/assessment regions of the same part name < threshold, all comparisons "
+                                  "decided (enough keypoints)",
+                          "threshold": SP.SAME_THRESHOLD, "part": lreg["part"], "reinspection_box": lreg.get("box"),
+                          "best_match": {"photo_id": ep.info.photo_id, "stage": ep.info.stage, "box": ereg.get("box")}
+                          | res.to_json(),
+                          "compared": [{"photo_id": r[1].info.photo_id, "same_score": round(r[0].same_score, 4),
+                                        "inliers": r[0].inliers} for r in results]},
+                evidence_images=images))
+        return out

@@ -1,0 +1,596 @@
+"""Generated suites for the damage-forensics benches (fake scratches, part age, same part), from real photos.
+
+Why generated: no public set labels scratches as hand-made or accidental, ages one panel of a car, or pairs
+survey and reinspection photos of the same physical part. The physics the detectors rely on is simple to
+render onto real panels, and the labels are then exact. The numbers are optimistic (detector and renderer
+written by the same people); ``docs/damage_forensics.md`` keeps them apart from numbers on real photos.
+
+Sources: the real photos of ``../shared/data/car_damage_roboflow`` (CC BY 4.0, 256 px) with their YOLO boxes
+of the damaged part (plain ``cls cx cy w h`` lines or polygon lines; both are read). Photos listed second in
+``known_duplicates.csv`` are skipped (the same picture under another name would make a false "different
+part" pair). A photo belongs to ``train`` or ``test`` by a hash of its relative path (the same split as
+:func:`claimlens.datasets.integrity_suite.split_of`: calib = train), so the scorer is fitted on one half of
+the source photos and evaluated on the other.
+
+Scratch suite (``labels.csv``: ``image,label,x1,y1,x2,y2,kind,source``; label ``genuine`` | ``artificial``;
+the box is the scratched region in the image's pixels). Per source photo, the labelled part (plus a margin;
+the whole photo when the box is tiny) is upscaled to a 512-px panel crop and each class is rendered once on
+it, in a box of 35-70 % of the crop:
+
+* ``genuine`` (one contact event): a bundle of 6-30 striations in one direction with irregular spacing,
+  long and mostly continuous (an occasional gap), sharing one slight curvature, tapering at the ends,
+  lighter (clear coat/primer) or darker; optional paint transfer of another colour smeared along them
+  (60 %); optional dent shading across the path (50 %).
+* ``artificial`` kinds, in turn: ``sandpaper`` (a sharp-edged polygon of even haze and hundreds of short
+  micro-scratches in all directions), ``swirl`` (circular arcs, polishing / rubbing in circles),
+  ``crossing`` (straight strokes in 3-6 directions crossing each other), ``keys`` (3-8 straight strokes of
+  equal length at equal spacing, sometimes two such sets) and ``card`` (a sharp-edged band rubbed back and
+  forth: short strokes in two close directions over an even haze).
+
+Both classes get the same lighting jitter (gradient, gamma, colour temperature), sensor-like noise and JPEG
+85-95, and the same range of stroke widths (1-3 px) and contrasts.
+
+Parts suite (``pairs.csv``: ``image_a,image_b,same_part,ax1,ay1,ax2,ay2,bx1,by1,bx2,by2,part``; ``labels.csv``:
+``image,label,x1,y1,x2,y2,kind,source`` with label ``fresh`` | ``old``):
+
+* pairs: each source photo (2x upscaled) is rendered twice under independent viewpoint (perspective warp,
+  scale 0.8-1.25, rotation +-15 degrees), lighting (gamma, colour temperature, a specular highlight, a
+  shadow band) and JPEG (70-95) changes: the two views of the part are a ``same_part`` pair. Each view A
+  is also paired with the B view of another photo whose labelled part has the same class (1 negative per
+  positive). Rank-1 in the bench uses every B view as the gallery.
+* age: the labelled part of a photo aged relative to its neighbours (``old``: 1-3 of rust spots/patches,
+  fading/chalking, dirt, gloss loss inside the part box) or left as is (``fresh``), both through the same
+  lighting/JPEG jitter.
+
+Everything is deterministic for (sources, seed, split, n): one numpy generator per photo and variant.
+Regenerate: ``python -m claimlens.datasets.damage_suite scratches OUT [--split train|test] [--n 150]`` (and
+``parts``), or let the benches do it with ``--suite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from claimlens.datasets.integrity_suite import SHARED_DATA, encode_jpeg, split_of
+
+DEFAULT_SOURCE = SHARED_DATA / "car_damage_roboflow"
+PART_NAMES = ("bonnet", "bumper", "trunk", "door", "fender", "light", "windshield")
+"""Classes of car_damage_roboflow's data.yaml (Bonnet, Bumper, Dickey = trunk, Door, Fender, Light, Windshield)."""
+
+SCRATCH_KINDS = ("sandpaper", "swirl", "crossing", "keys", "card")
+AGE_KINDS = ("rust", "fading", "dirt", "gloss")
+PANEL_SIDE = 512
+TRANSFER_COLOURS = ((0.75, 0.08, 0.08), (0.05, 0.05, 0.06), (0.92, 0.92, 0.9), (0.1, 0.2, 0.7),
+                    (0.7, 0.7, 0.72), (0.9, 0.75, 0.1), (0.1, 0.45, 0.15))
+
+
+# ------------------------------------------------------------------------------------------------ sources
+
+
+def _split_name(split: str) -> str:
+    return {"train": "calib", "test": "test", "calib": "calib", "all": "all"}[split]
+
+
+def read_yolo_boxes(label_path: Path, w: int, h: int) -> list[tuple[int, int, int, int, int]]:
+    """(x1, y1, x2, y2, class) boxes in pixels from a YOLO txt (box lines or polygon lines)."""
+    out = []
+    if not label_path.is_file():
+        return out
+    for line in label_path.read_text().splitlines():
+        p = line.split()
+        if len(p) < 5:
+            continue
+        try:
+            cls = int(float(p[0]))
+            v = [float(x) for x in p[1:]]
+        except ValueError:
+            continue
+        if len(v) == 4:
+            cx, cy, bw, bh = v
+            x1, y1, x2, y2 = cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2
+        else:
+            xs, ys = v[0::2], v[1::2]
+            x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
+        b = (max(0, int(x1 * w)), max(0, int(y1 * h)), min(w, round(x2 * w)), min(h, round(y2 * h)))
+        if b[2] - b[0] >= 8 and b[3] - b[1] >= 8:
+            out.append((*b, cls))
+    return out
+
+
+def list_sources(src: Path, split: str) -> list[tuple[str, Path]]:
+    """(name, path) of the photos of ``src`` in ``split`` (train | test | all), sorted, known duplicates
+    (second column of known_duplicates.csv) removed."""
+    src = Path(src)
+    dup: set[str] = set()
+    kd = src / "known_duplicates.csv"
+    if kd.is_file():
+        with kd.open(newline="") as f:
+            for r in csv.DictReader(f):
+                dup.add((r.get("image_b") or "").strip())
+    s = _split_name(split)
+    out = []
+    for p in sorted(src.rglob("*")):
+        if p.suffix.lower() not in (".jpg", ".jpeg", ".png") or not p.is_file():
+            continue
+        rel = p.relative_to(src).as_posix()
+        if rel in dup:
+            continue
+        name = f"{src.name}/{rel}"
+        if s == "all" or split_of(name) == s:
+            out.append((name, p))
+    return out
+
+
+def label_path_of(img_path: Path) -> Path:
+    return img_path.parent.parent / "labels" / (img_path.stem + ".txt")
+
+
+def _pick(sources: list, n: int, seed: int) -> list:
+    if n >= len(sources):
+        return sources
+    rng = np.random.default_rng([seed, 5])
+    return [sources[i] for i in np.sort(rng.choice(len(sources), size=n, replace=False))]
+
+
+def _load(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
+
+
+def largest_box(path: Path, shape: tuple[int, int]) -> tuple[int, int, int, int, int] | None:
+    boxes = read_yolo_boxes(label_path_of(path), shape[1], shape[0])
+    if not boxes:
+        return None
+    return max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+
+
+def panel_crop(rgb: np.ndarray, box: tuple[int, int, int, int] | None, side: int = PANEL_SIDE) -> np.ndarray:
+    """The part box plus a 10 % margin (the whole photo when there is no box or it is under 48 px), resized
+    to long side ``side`` (bicubic), float32 0..1."""
+    h, w = rgb.shape[:2]
+    if box is not None and min(box[2] - box[0], box[3] - box[1]) >= 48:
+        x1, y1, x2, y2 = box[:4]
+        mx, my = int(0.1 * (x2 - x1)), int(0.1 * (y2 - y1))
+        rgb = rgb[max(0, y1 - my):min(h, y2 + my), max(0, x1 - mx):min(w, x2 + mx)]
+    hh, ww = rgb.shape[:2]
+    s = side / max(hh, ww)
+    out = cv2.resize(rgb, (max(16, round(ww * s)), max(16, round(hh * s))), interpolation=cv2.INTER_CUBIC)
+    return out.astype(np.float32) / 255.0
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def _finish(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Lighting jitter, sensor-like noise; uint8 out. The same for every class."""
+    h, w = img.shape[:2]
+    gx, gy = np.meshgrid(np.linspace(-1, 1, w, dtype=np.float32), np.linspace(-1, 1, h, dtype=np.float32))
+    a = rng.uniform(0, 2 * np.pi)
+    grad = 1.0 + float(rng.uniform(0.0, 0.25)) * (np.cos(a) * gx + np.sin(a) * gy)
+    temp = np.array([1 + rng.uniform(-0.08, 0.08), 1.0, 1 + rng.uniform(-0.08, 0.08)], np.float32)
+    img = np.clip(img * grad[..., None] * temp, 0, 1) ** float(rng.uniform(0.8, 1.25))
+    img = img + rng.normal(0, rng.uniform(0.004, 0.015), img.shape).astype(np.float32)
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _draw(mask: np.ndarray, pts: np.ndarray, width: float, value: float = 1.0) -> None:
+    """Anti-aliased polyline of ``width`` px into ``mask`` (float32), drawn at 4x sub-pixel precision."""
+    thick = max(1, round(width))
+    p = np.round(pts * 16).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(mask, [p], False, float(value), thickness=thick, lineType=cv2.LINE_AA, shift=4)
+
+
+def _scratch_colour(base: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Target colour of exposed material (lighter clear coat/primer or darker metal/shadow), contrast."""
+    mode = rng.random()
+    if mode < 0.65:
+        col = np.array([rng.uniform(0.75, 1.0)] * 3, np.float32) * np.array([1, 1, rng.uniform(0.92, 1.0)], np.float32)
+    elif mode < 0.85:
+        col = np.array([rng.uniform(0.45, 0.65)] * 3, np.float32)  # grey primer
+    else:
+        col = np.array([rng.uniform(0.05, 0.2)] * 3, np.float32)
+    return col, float(rng.uniform(0.35, 0.9))
+
+
+def _composite(img: np.ndarray, mask: np.ndarray, col: np.ndarray, alpha: float) -> np.ndarray:
+    m = np.clip(mask, 0, 1)[..., None] * alpha
+    return img * (1 - m) + col[None, None, :] * m
+
+
+def _region(shape: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, int]:
+    h, w = shape
+    rw, rh = int(w * rng.uniform(0.35, 0.7)), int(h * rng.uniform(0.3, 0.65))
+    x1, y1 = int(rng.integers(0, max(1, w - rw))), int(rng.integers(0, max(1, h - rh)))
+    return x1, y1, x1 + rw, y1 + rh
+
+
+def _arc_points(p0: np.ndarray, direction: float, length: float, sag: float, n: int = 24,
+                wobble: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+    t = np.linspace(0, 1, n)
+    d = np.array([math.cos(direction), math.sin(direction)])
+    nrm = np.array([-d[1], d[0]])
+    off = sag * length * 4 * t * (1 - t)
+    if wobble and rng is not None:
+        off = off + np.cumsum(rng.normal(0, wobble, n)) * 0.3
+    return p0[None, :] + (t * length)[:, None] * d[None, :] + off[:, None] * nrm[None, :]
+
+
+def render_genuine(img: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator) -> np.ndarray:
+    """One contact event: a bundle of striations in one direction (see module doc)."""
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    # contact scratches run mostly along the panel (the box's long axis), within +-35 degrees
+    ang = (0.0 if x2 - x1 >= y2 - y1 else np.pi / 2) + rng.uniform(-0.6, 0.6)
+    # length along the direction that fits the box
+    d = np.array([math.cos(ang), math.sin(ang)])
+    L = min((x2 - x1) / max(abs(d[0]), 1e-3), (y2 - y1) / max(abs(d[1]), 1e-3)) * rng.uniform(0.85, 1.0)
+    band = min(x2 - x1, y2 - y1) * rng.uniform(0.25, 0.8)
+    n = int(rng.integers(6, 31))
+    sag = rng.uniform(-0.06, 0.06)
+    nrm = np.array([-d[1], d[0]])
+    mask = np.zeros((h, w), np.float32)
+    offs = np.sort(rng.uniform(-band / 2, band / 2, n) if rng.random() < 0.5 else
+                   rng.normal(0, band / 4, n).clip(-band / 2, band / 2))
+    for o in offs:
+        frac = rng.uniform(0.55, 1.0)
+        start = rng.uniform(0, 1 - frac) * L
+        p0 = np.array([cx, cy]) - d * L / 2 + d * start + nrm * o
+        pts = _arc_points(p0, ang, frac * L, sag, n=32, wobble=0.15, rng=rng)
+        width = float(rng.choice([1.0, 1.0, 1.5, 2.0, 3.0]))
+        v = float(rng.uniform(0.35, 1.0))
+        if rng.random() < 0.25:  # one gap
+            k = int(rng.integers(8, 24))
+            _draw(mask, pts[:k], width, v)
+            _draw(mask, pts[k + 2:], width, v)
+        else:
+            _draw(mask, pts, width, v)
+    # taper towards the ends of the path
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    along = ((xx - cx) * d[0] + (yy - cy) * d[1]) / (L / 2 + 1e-6)
+    mask *= np.clip(1.3 - np.abs(along) ** 2 * 0.6, 0.2, 1.0)
+    mask = cv2.GaussianBlur(mask, (0, 0), float(rng.uniform(0.3, 0.8)))
+    col, alpha = _scratch_colour(img, rng)
+    out = img.copy()
+    if rng.random() < 0.5:  # dent: shading across the path
+        across = ((xx - cx) * nrm[0] + (yy - cy) * nrm[1]) / (band / 2 + 10)
+        bump = -across * np.exp(-across ** 2) * np.exp(-np.clip(np.abs(along) - 0.7, 0, None) ** 2 * 8)
+        out = out * (1 + float(rng.uniform(0.1, 0.3)) * bump[..., None])
+    out = _composite(out, mask, col, alpha)
+    if rng.random() < 0.6:  # paint transfer of the other object
+        tc = np.array(TRANSFER_COLOURS[int(rng.integers(len(TRANSFER_COLOURS)))], np.float32)
+        sm = cv2.GaussianBlur(mask, (0, 0), float(rng.uniform(1.5, 3.5)))
+        sm = sm / max(float(sm.max()), 1e-6)
+        sm *= (rng.random((h, w)) > 0.3).astype(np.float32) * 0.5 + 0.5
+        out = _composite(out, sm, tc, float(rng.uniform(0.3, 0.7)))
+    return np.clip(out, 0, 1)
+
+
+def _polygon_mask(shape: tuple[int, int], box: tuple[int, int, int, int], rng: np.random.Generator) -> np.ndarray:
+    h, w = shape
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    k = int(rng.integers(4, 7))
+    angs = np.sort(rng.uniform(0, 2 * np.pi, k))
+    rx, ry = (x2 - x1) / 2, (y2 - y1) / 2
+    rad = rng.uniform(0.75, 1.0, k)
+    pts = np.stack([cx + rx * rad * np.cos(angs), cy + ry * rad * np.sin(angs)], 1)
+    if rng.random() < 0.5:  # a rotated rectangle instead
+        a = rng.uniform(-0.4, 0.4)
+        r = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+        rect = np.array([[-rx, -ry], [rx, -ry], [rx, ry], [-rx, ry]]) * 0.85
+        pts = rect @ r.T + np.array([cx, cy])
+    m = np.zeros((h, w), np.float32)
+    cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=4)
+    return m
+
+
+def render_artificial(img: np.ndarray, box: tuple[int, int, int, int], kind: str,
+                      rng: np.random.Generator) -> np.ndarray:
+    """A hand-made pattern of ``kind`` (one of :data:`SCRATCH_KINDS`) in ``box``."""
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = box
+    bw, bh = x2 - x1, y2 - y1
+    mask = np.zeros((h, w), np.float32)
+    col, alpha = _scratch_colour(img, rng)
+    out = img.copy()
+
+    def rnd_pt() -> np.ndarray:
+        return np.array([rng.uniform(x1, x2), rng.uniform(y1, y2)])
+
+    if kind in ("sandpaper", "card"):
+        patch = _polygon_mask((h, w), box, rng)
+        haze = float(rng.uniform(0.08, 0.3))
+        tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 0.7)
+        out = _composite(out, patch * (0.6 + 0.8 * tex), col, haze)
+        n = int(rng.integers(250, 700)) if kind == "sandpaper" else int(rng.integers(120, 300))
+        base_ang = rng.uniform(0, np.pi)
+        for _ in range(n):
+            p0 = rnd_pt()
+            if kind == "sandpaper":
+                a, ln = rng.uniform(0, np.pi), rng.uniform(4, 22)
+            else:
+                a = base_ang + (0.18 if rng.random() < 0.5 else -0.18) + rng.normal(0, 0.08)
+                ln = rng.uniform(15, 60)
+            pts = _arc_points(p0, a, ln, 0.0, n=4)
+            _draw(mask, pts, 1.0, float(rng.uniform(0.3, 1.0)))
+        mask *= patch
+    elif kind == "swirl":
+        for _ in range(int(rng.integers(12, 45))):
+            c = rnd_pt()
+            r = rng.uniform(8, 0.5 * min(bw, bh))
+            a0 = rng.uniform(0, 2 * np.pi)
+            span = rng.uniform(1.0, 5.0)
+            t = np.linspace(a0, a0 + span, 40)
+            rr = r * (1 + rng.uniform(-0.2, 0.2) * (t - a0) / span)
+            pts = np.stack([c[0] + rr * np.cos(t), c[1] + rr * np.sin(t) * rng.uniform(0.6, 1.0)], 1)
+            _draw(mask, pts, float(rng.choice([1.0, 1.5, 2.0])), float(rng.uniform(0.4, 1.0)))
+    elif kind == "crossing":
+        dirs = rng.uniform(0, np.pi, int(rng.integers(3, 7)))
+        for a in dirs:
+            for _ in range(int(rng.integers(2, 8))):
+                ln = rng.uniform(0.3, 0.9) * math.hypot(bw, bh) / 1.6
+                p0 = rnd_pt() - np.array([math.cos(a), math.sin(a)]) * ln / 2
+                pts = _arc_points(p0, a, ln, rng.uniform(-0.02, 0.02), n=8)
+                _draw(mask, pts, float(rng.choice([1.0, 1.5, 2.0, 3.0])), float(rng.uniform(0.4, 1.0)))
+    elif kind == "keys":
+        for _ in range(1 if rng.random() < 0.65 else 2):
+            a = rng.uniform(0, np.pi)
+            d = np.array([math.cos(a), math.sin(a)])
+            nrm = np.array([-d[1], d[0]])
+            k = int(rng.integers(3, 9))
+            gap = rng.uniform(8, 30)
+            ln = min(bw / max(abs(d[0]), 1e-3), bh / max(abs(d[1]), 1e-3)) * rng.uniform(0.5, 0.9)
+            c = np.array([(x1 + x2) / 2, (y1 + y2) / 2]) + rng.uniform(-0.1, 0.1, 2) * [bw, bh]
+            width = float(rng.choice([1.5, 2.0, 3.0]))
+            for i in range(k):
+                o = (i - (k - 1) / 2) * gap + rng.normal(0, 0.5)
+                p0 = c - d * ln / 2 + nrm * o + d * rng.normal(0, 2)
+                pts = _arc_points(p0, a + rng.normal(0, 0.01), ln * rng.uniform(0.95, 1.05), 0.0, n=4)
+                _draw(mask, pts, width, float(rng.uniform(0.7, 1.0)))
+    else:
+        raise ValueError(f"unknown kind {kind}")
+    mask = cv2.GaussianBlur(mask, (0, 0), float(rng.uniform(0.3, 0.8)))
+    return np.clip(_composite(out, mask, col, alpha), 0, 1)
+
+
+# ------------------------------------------------------------------------------------------ scratch suite
+
+
+def _write(out_dir: Path, rel: str, data: bytes) -> str:
+    p = out_dir / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return rel
+
+
+def _write_csv(path: Path, rows: list[dict], fields: tuple[str, ...]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(rows)
+
+
+def generate_scratch_suite(out_dir: Path, sources: Iterable[Path] | Path | None = None, *, n: int = 150,
+                           seed: int = 0, split: str = "test") -> list[dict]:
+    """Write ``n`` source photos x (1 genuine + 1 artificial) scratch images and labels.csv to ``out_dir``."""
+    out_dir = Path(out_dir)
+    src = _one_source(sources)
+    rows = []
+    for i, (name, path) in enumerate(_pick(list_sources(src, split), n, seed)):
+        rgb = _load(path)
+        panel = panel_crop(rgb, largest_box(path, rgb.shape[:2]))
+        stem = path.stem[:40]
+        for label in ("genuine", "artificial"):
+            kind = "contact" if label == "genuine" else SCRATCH_KINDS[i % len(SCRATCH_KINDS)]
+            rng = np.random.default_rng([seed, i, 1 if label == "genuine" else 2])
+            box = _region(panel.shape[:2], rng)
+            img = render_genuine(panel, box, rng) if label == "genuine" else render_artificial(panel, box, kind, rng)
+            rel = _write(out_dir, f"{label}/{i:04d}_{stem}.jpg", encode_jpeg(_finish(img, rng), int(rng.integers(85, 96))))
+            rows.append({"image": rel, "label": label, "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],
+                         "kind": kind, "source": name})
+    _write_csv(out_dir / "labels.csv", rows, ("image", "label", "x1", "y1", "x2", "y2", "kind", "source"))
+    return rows
+
+
+def _one_source(sources: Iterable[Path] | Path | None) -> Path:
+    if sources is None:
+        return DEFAULT_SOURCE
+    if isinstance(sources, (str, Path)):
+        return Path(sources)
+    lst = list(sources)
+    return Path(lst[0]) if lst else DEFAULT_SOURCE
+
+
+# -------------------------------------------------------------------------------------------- parts suite
+
+
+def _view(rgb: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator,
+          strong: bool = True) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """One simulated photo of the scene: perspective, scale, rotation, lighting; returns (uint8, box)."""
+    h, w = rgb.shape[:2]
+    s = rng.uniform(0.8, 1.25)
+    rot = rng.uniform(-15, 15)
+    jit = 0.08 if strong else 0.03
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = src + (rng.uniform(-jit, jit, (4, 2)) * [w, h]).astype(np.float32)
+    P = cv2.getPerspectiveTransform(src, dst)
+    R = cv2.getRotationMatrix2D((w / 2, h / 2), rot, s)
+    M = np.vstack([R, [0, 0, 1]]) @ P
+    corners = cv2.perspectiveTransform(src[None], M)[0]
+    mn = corners.min(0)
+    T = np.array([[1, 0, -mn[0]], [0, 1, -mn[1]], [0, 0, 1]])
+    M = T @ M
+    W, H = (corners.max(0) - mn).astype(int) + 1
+    img = cv2.warpPerspective(rgb, M, (int(W), int(H)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    x1, y1, x2, y2 = box[:4]
+    bc = cv2.perspectiveTransform(np.float32([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]]), M)[0]
+    nb = (int(max(0, bc[:, 0].min())), int(max(0, bc[:, 1].min())), int(min(W, bc[:, 0].max())),
+          int(min(H, bc[:, 1].max())))
+    f = img.astype(np.float32) / 255.0
+    # lighting: gamma, colour temperature, a highlight, a shadow band
+    f = f ** float(rng.uniform(0.7, 1.4))
+    f = f * np.array([1 + rng.uniform(-0.12, 0.12), 1.0, 1 + rng.uniform(-0.12, 0.12)], np.float32)
+    yy, xx = np.mgrid[0:int(H), 0:int(W)].astype(np.float32)
+    if rng.random() < 0.6:
+        hx, hy, hr = rng.uniform(0, W), rng.uniform(0, H), rng.uniform(0.05, 0.2) * max(W, H)
+        f = f + float(rng.uniform(0.15, 0.4)) * np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * hr * hr))[..., None]
+    if rng.random() < 0.5:
+        a = rng.uniform(0, np.pi)
+        t = (xx * math.cos(a) + yy * math.sin(a))
+        t0 = rng.uniform(t.min(), t.max())
+        f = f * (1 - float(rng.uniform(0.2, 0.45)) / (1 + np.exp(np.clip(-(t - t0) / 6.0, -50, 50))))[..., None]
+    f = f + rng.normal(0, 0.01, f.shape).astype(np.float32)
+    return (np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8), nb
+
+
+def age_part(img: np.ndarray, box: tuple[int, int, int, int], kinds: list[str], rng: np.random.Generator) -> np.ndarray:
+    """Artificial ageing of the part in ``box`` (float32 0..1 image): rust, fading/chalking, dirt, gloss loss."""
+    h, w = img.shape[:2]
+    x1, y1, x2, y2 = box
+    m = np.zeros((h, w), np.float32)
+    cv2.rectangle(m, (x1, y1), (x2 - 1, y2 - 1), 1.0, -1)
+    m = cv2.GaussianBlur(m, (0, 0), 1.5)[..., None]
+    out = img.copy()
+    for k in kinds:
+        if k == "fading":  # chroma loss + whitish chalk haze
+            grey = out.mean(axis=2, keepdims=True)
+            c = float(rng.uniform(0.3, 0.7))
+            faded = grey + (out - grey) * (1 - c)
+            faded = faded * (1 - 0.25 * c) + 0.25 * c * float(rng.uniform(0.75, 0.95))
+            out = out * (1 - m) + faded * m
+        elif k == "dirt":
+            noise = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), float(rng.uniform(1.0, 4.0)))
+            noise = (noise - noise.min()) / max(float(np.ptp(noise)), 1e-6)
+            speck = (rng.random((h, w)) < rng.uniform(0.01, 0.05)).astype(np.float32)
+            speck = cv2.GaussianBlur(speck, (0, 0), 0.8) * 3
+            dirt = np.clip(0.5 * noise + speck, 0, 1)[..., None] * float(rng.uniform(0.3, 0.6))
+            tone = np.array([0.35, 0.3, 0.22], np.float32) * float(rng.uniform(0.7, 1.2))
+            out = out * (1 - m * dirt) + tone * m * dirt
+        elif k == "rust":
+            noise = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), float(rng.uniform(2.0, 6.0)))
+            noise = (noise - noise.mean()) / (noise.std() + 1e-6)
+            cover = float(rng.uniform(0.05, 0.3))
+            t = np.quantile(noise[y1:y2, x1:x2], 1 - cover)
+            spots = np.clip((noise - t) * 2.0, 0, 1)
+            tex = 0.7 + 0.6 * cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 0.7)
+            rust = np.stack([0.55 * tex, 0.27 * tex, 0.1 * tex], -1) * float(rng.uniform(0.7, 1.2))
+            a = (spots[..., None] * m) * float(rng.uniform(0.6, 0.95))
+            out = out * (1 - a) + rust * a
+        elif k == "gloss":  # highlights flattened, micro-texture dulled
+            blur = cv2.GaussianBlur(out, (0, 0), 2.5)
+            local = cv2.GaussianBlur(out, (0, 0), 12.0)
+            dull = local + (blur - local) * float(rng.uniform(0.3, 0.6))
+            dull = np.minimum(dull, np.quantile(dull, 0.8) + 0.05)
+            out = out * (1 - m) + dull * m
+    return np.clip(out, 0, 1)
+
+
+def generate_parts_suite(out_dir: Path, sources: Iterable[Path] | Path | None = None, *, n: int = 120,
+                         seed: int = 0, split: str = "test") -> dict[str, list[dict]]:
+    """Write the same-part pairs (pairs.csv) and the part-age set (labels.csv) to ``out_dir``."""
+    out_dir = Path(out_dir)
+    src = _one_source(sources)
+    items = []
+    for name, path in _pick(list_sources(src, split), n, seed):
+        rgb = _load(path)
+        box = largest_box(path, rgb.shape[:2])
+        if box is None:
+            continue
+        items.append((name, path, rgb, box))
+    views_b: list[tuple[str, tuple, int]] = []
+    rows_pairs: list[dict] = []
+    rows_age: list[dict] = []
+    view_a: list[tuple[str, tuple, int]] = []
+    for i, (name, path, rgb, box) in enumerate(items):
+        up = cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
+        ub = tuple(int(v * 2) for v in box[:4])
+        stem = path.stem[:40]
+        rng = np.random.default_rng([seed, i, 21])
+        a_img, a_box = _view(up, ub, rng)
+        b_img, b_box = _view(up, ub, rng)
+        ra = _write(out_dir, f"views/{i:04d}_{stem}_a.jpg", encode_jpeg(a_img, int(rng.integers(70, 96))))
+        rb = _write(out_dir, f"views/{i:04d}_{stem}_b.jpg", encode_jpeg(b_img, int(rng.integers(70, 96))))
+        view_a.append((ra, a_box, box[4]))
+        views_b.append((rb, b_box, box[4]))
+        # part age: fresh and old variants of the same photo
+        rng2 = np.random.default_rng([seed, i, 31])
+        base = up.astype(np.float32) / 255.0
+        for label in ("fresh", "old"):
+            if label == "old":
+                k = int(rng2.integers(1, 4))
+                kinds = list(rng2.choice(AGE_KINDS, size=k, replace=False))
+                img = age_part(base, ub, kinds, rng2)
+            else:
+                kinds = []
+                img = base
+            img8 = _finish(img, rng2)
+            rel = _write(out_dir, f"age/{i:04d}_{stem}_{label}.jpg", encode_jpeg(img8, int(rng2.integers(80, 96))))
+            rows_age.append({"image": rel, "label": label, "x1": ub[0], "y1": ub[1], "x2": ub[2], "y2": ub[3],
+                             "kind": "+".join(kinds) or "fresh", "source": name})
+    rng = np.random.default_rng([seed, 99])
+    for i, (ra, a_box, cls) in enumerate(view_a):
+        rb, b_box, _ = views_b[i]
+        rows_pairs.append(_pair_row(ra, rb, 1, a_box, b_box, cls))
+        others = [j for j in range(len(views_b)) if j != i and views_b[j][2] == cls] or \
+            [j for j in range(len(views_b)) if j != i]
+        if others:
+            j = int(others[int(rng.integers(len(others)))])
+            rows_pairs.append(_pair_row(ra, views_b[j][0], 0, a_box, views_b[j][1], cls))
+    _write_csv(out_dir / "pairs.csv", rows_pairs, ("image_a", "image_b", "same_part", "ax1", "ay1", "ax2", "ay2",
+                                                  "bx1", "by1", "bx2", "by2", "part"))
+    _write_csv(out_dir / "labels.csv", rows_age, ("image", "label", "x1", "y1", "x2", "y2", "kind", "source"))
+    return {"pairs": rows_pairs, "age": rows_age}
+
+
+def _pair_row(ra: str, rb: str, same: int, a: tuple, b: tuple, cls: int) -> dict:
+    return {"image_a": ra, "image_b": rb, "same_part": same, "ax1": a[0], "ay1": a[1], "ax2": a[2], "ay2": a[3],
+            "bx1": b[0], "by1": b[1], "bx2": b[2], "by2": b[3],
+            "part": PART_NAMES[cls] if 0 <= cls < len(PART_NAMES) else str(cls)}
+
+
+GENERATORS: dict[str, Callable[..., object]] = {"scratches": generate_scratch_suite, "parts": generate_parts_suite}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Generate a damage-forensics suite (scratches | parts).")
+    ap.add_argument("suite", choices=sorted(GENERATORS))
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    ap.add_argument("--split", default="test", choices=("train", "test", "all"))
+    ap.add_argument("--n", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    GENERATORS[a.suite](a.out, a.source, n=a.n, seed=a.seed, split=a.split)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
+
+
+def real_damage_rows(src: Path, split: str = "all") -> list[dict]:
+    """labels.csv-like rows for a folder of real damage photos with YOLO labels: every labelled damage box
+    of every photo as a ``genuine`` region (the false-alarm set); photos without boxes are analysed whole."""
+    src = Path(src)
+    rows = []
+    for name, path in list_sources(src, split):
+        with Image.open(path) as im:
+            w, h = im.size
+        rel = path.relative_to(src).as_posix()
+        boxes = read_yolo_boxes(label_path_of(path), w, h)
+        if not boxes:
+            rows.append({"image": rel, "label": "genuine", "x1": "", "y1": "", "x2": "", "y2": "", "kind": "real",
+                         "source": name})
+        for b in boxes:
+            rows.append({"image": rel, "label": "genuine", "x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3],
+                         "kind": "real", "source": name})
+    return rows

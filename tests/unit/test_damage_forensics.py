@@ -1,0 +1,172 @@
+"""Damage forensics (#6): fake-scratch scorer, part-age contrast, same-part verification and the check.
+
+Synthetic panels only (no ../shared/data needed), deterministic seeds, a few seconds in all."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from claimlens.checks.base import ClaimContext, PhotoAnalysis, PhotoInfo, Severity
+from claimlens.checks.damage_forensics import DamageForensicsCheck
+from claimlens.datasets import damage_suite as ds
+from claimlens.vision.damage import part_age as PA
+from claimlens.vision.damage import same_part as SP
+from claimlens.vision.damage import scratches as S
+from claimlens.vision.decode import decode_photo
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+BOX = (120, 100, 400, 300)
+
+
+def plain_panel(seed: int, h: int = 384, w: int = 512) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    _, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.array(rng.uniform(0.2, 0.7, 3), np.float32)
+    img = base * (0.8 + 0.3 * (xx / w))[..., None]
+    return np.clip(img + rng.normal(0, 0.01, img.shape).astype(np.float32), 0, 1)
+
+
+def marked_panel(seed: int, h: int = 384, w: int = 512) -> np.ndarray:
+    """A panel with its own marks (scuffs, dents, a label): what same-part verification keys on."""
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), (90, 110, 150), np.uint8)
+    for _ in range(60):
+        c = tuple(int(v) for v in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            cv2.circle(img, (int(rng.integers(0, w)), int(rng.integers(0, h))), int(rng.integers(3, 25)), c, -1)
+        else:
+            cv2.line(img, (int(rng.integers(0, w)), int(rng.integers(0, h))),
+                     (int(rng.integers(0, w)), int(rng.integers(0, h))), c, int(rng.integers(1, 4)))
+    cv2.putText(img, f"AB{seed:03d}", (150, 200), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (240, 240, 240), 3)
+    return cv2.GaussianBlur(img, (0, 0), 0.8)
+
+
+def u8(img: np.ndarray) -> np.ndarray:
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_single_event_scratch_scores_lower_than_handmade_patterns(seed: int) -> None:
+    panel = plain_panel(seed)
+    genuine = ds.render_genuine(panel, BOX, np.random.default_rng([seed, 1]))
+    g = S.analyse_region(u8(genuine), BOX)
+    assert g.scratch_like
+    for kind in ("crossing", "sandpaper", "swirl"):
+        fake = ds.render_artificial(panel, BOX, kind, np.random.default_rng([seed, 2]))
+        a = S.analyse_region(u8(fake), BOX)
+        assert a.score > g.score, (kind, a.score, g.score)
+    # interpretable output: contributions sum to the logit, overlay is a JPEG
+    z = S.MODEL["bias"] + sum(c for _, _, c in g.contributions)
+    assert abs(1 / (1 + np.exp(-z)) - g.score) < 1e-6
+    assert S.overlay_image(g)[:2] == b"\xff\xd8"
+
+
+def test_crossing_strokes_have_lower_orientation_concentration() -> None:
+    panel = plain_panel(3)
+    g = S.analyse_region(u8(ds.render_genuine(panel, BOX, np.random.default_rng(5))), BOX)
+    c = S.analyse_region(u8(ds.render_artificial(panel, BOX, "crossing", np.random.default_rng(5))), BOX)
+    assert g.features["orient_concentration"] > c.features["orient_concentration"]
+    assert c.features["orient_entropy"] > g.features["orient_entropy"]
+
+
+def test_same_panel_under_warp_verifies_and_other_panel_does_not() -> None:
+    a, b = marked_panel(1), marked_panel(2)
+    box = (60, 50, 460, 340)
+    warped, wbox = ds._view(a, box, np.random.default_rng(3))
+    same = SP.compare_images(a, warped, box, wbox)
+    other = SP.compare_images(a, b, box, box)
+    assert same.decided and same.same, same.to_json()
+    assert other.decided and other.same is False, other.to_json()
+    assert same.same_score > other.same_score
+    img = SP.evidence_image(SP.part_crop(a, box), SP.part_crop(warped, wbox), same, "survey", "reinspection")
+    assert img[:2] == b"\xff\xd8"
+
+
+def test_aged_part_scores_higher_than_untouched() -> None:
+    base = marked_panel(5).astype(np.float32) / 255.0
+    box = (150, 120, 350, 260)
+    fresh = PA.analyse_part(u8(base), box)
+    old = PA.analyse_part(u8(ds.age_part(base, box, ["fading", "rust"], np.random.default_rng(1))), box)
+    assert fresh.measurable and old.measurable
+    assert old.score > fresh.score
+    assert old.features["rust_diff"] > fresh.features["rust_diff"]
+    assert PA.overlay_image(old)[:2] == b"\xff\xd8"
+
+
+# ------------------------------------------------------------------------------------------------ the check
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def _info(pid: str, stage: str, regions: list[dict]) -> PhotoInfo:
+    return PhotoInfo(photo_id=pid, claim_id="C1", stage=stage, role="damage", sha256=pid * 8, size_bytes=1,
+                     filename=None, uploaded_at=T0, regions=regions)
+
+
+def test_check_findings_with_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every scratch-like region flags (plumbing test: the threshold itself is measured by the bench)
+    monkeypatch.setattr(S, "THRESHOLD", 0.0)
+    check = DamageForensicsCheck()
+    survey = marked_panel(11)
+    fake = u8(ds.render_artificial(survey.astype(np.float32) / 255.0, (100, 80, 420, 300), "crossing",
+                                   np.random.default_rng(0)))
+    region = [{"x1": 60, "y1": 50, "x2": 460, "y2": 340, "part": "Door"}]
+    same_again, vbox = ds._view(survey, (60, 50, 460, 340), np.random.default_rng(4))
+    photos = {
+        "s1": (_info("s1", "survey", region), fake),
+        "r1": (_info("r1", "reinspection", region), marked_panel(12)),  # another door: swapped
+        "r2": (_info("r2", "reinspection", [{"x1": vbox[0], "y1": vbox[1], "x2": vbox[2], "y2": vbox[3],
+                                             "part": "door"}]), same_again),
+        "o1": (PhotoInfo(photo_id="o1", claim_id="C1", stage="document", role=None, sha256="x", size_bytes=1,
+                         filename=None, uploaded_at=T0), survey),
+    }
+    artifacts, analyses, per_photo_findings = {}, [], []
+    for pid, (info, rgb) in photos.items():
+        res = check.analyse_photo(decode_photo(_jpeg(rgb)), info)
+        per_photo_findings += res.findings
+        for name, blob in res.artifacts.items():
+            artifacts[("C1", pid, check.name, name)] = blob
+        analyses.append(PhotoAnalysis(info=info, data={check.name: res.data}))
+    assert analyses[3].data[check.name]["applicable"] is False
+    assert analyses[0].data[check.name]["region_source"] == "adjuster"
+    claim = {"claim_id": "C1", "loss_type": "scratch", "third_party": None}
+    ctx = ClaimContext(claim=claim, photos=analyses, index=None,  # type: ignore[arg-type]
+                       load_artifact=lambda c, p, chk, n: artifacts.get((c, p, chk, n)),
+                       load_thumbnail=lambda c, p: None)
+    findings = check.assess_claim(ctx)
+    codes = [f.code for f in findings]
+    swaps = [f for f in findings if f.code == "damage.part_swapped_suspected"]
+    assert [f.photo_id for f in swaps] == ["r1"], codes
+    assert swaps[0].evidence_images and swaps[0].evidence["threshold"] == SP.SAME_THRESHOLD
+    assert swaps[0].evidence["best_match"]["photo_id"] == "s1"
+    scratch = [f for f in findings if f.code == "damage.artificial_scratch_suspected" and f.photo_id == "s1"]
+    assert scratch and scratch[0].severity == Severity.MEDIUM  # scratch-only loss, no third party
+    assert scratch[0].evidence_images and "features" in scratch[0].evidence
+    # with a third party the same flag is LOW
+    ctx2 = ClaimContext(claim=claim | {"third_party": {"plate": "ABC123"}}, photos=analyses, index=None,  # type: ignore[arg-type]
+                        load_artifact=ctx.load_artifact, load_thumbnail=ctx.load_thumbnail)
+    low = [f for f in check.assess_claim(ctx2) if f.code == "damage.artificial_scratch_suspected"]
+    assert low and all(f.severity == Severity.LOW for f in low)
+    for f in per_photo_findings:
+        assert f.code == "damage.part_age_mismatch" and f.evidence_images
+
+
+def test_check_falls_back_to_whole_photo_without_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "claimlens.vision.damage.detector", None)  # import -> ImportError
+    check = DamageForensicsCheck()
+    res = check.analyse_photo(decode_photo(_jpeg(u8(plain_panel(1)))), _info("p1", "survey", []))
+    d = res.data
+    assert d["applicable"] and d["region_source"] == "whole_photo"
+    assert d["notes"] and d["regions"][0]["box"] is None and "score" in d["regions"][0]["scratch"]
