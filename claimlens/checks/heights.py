@@ -1,0 +1,241 @@
+"""Heights of damage marks (insured car vs third party) and flood water lines (issue #7).
+
+Not registered here: the lead lists :class:`HeightsCheck` in :mod:`claimlens.checks.registry`.
+
+Per photo (``analyse_photo``): the scale reference (plate corners, side wheels, a scale card), the ground,
+the height range (bottom, top, 1-sigma) of every damage mark, width and direction, and on flood claims the
+water/silt line and its level, as JSON; an overlay image per measured photo is kept as an artifact.
+Marks come from the adjuster's regions (any part that is not a reference) and, when
+``claimlens.vision.damage.detector.detect_damage`` exists, from the damage detector.
+
+Per claim (``assess_claim``):
+
+* ``heights.inconsistent`` (MEDIUM): a collision claim whose insured-car marks and third-party marks
+  (role ``third_party``) cannot have touched: their height ranges are apart by more than braking dive + load
+  + 2 combined sigma (:mod:`claimlens.vision.geometry.consistency`). Evidence: both overlays side by side.
+* ``heights.no_scale_reference`` (INFO): a damage photo of such a claim in which no plate, wheel or scale
+  card was found: no heights are asserted for it.
+* ``flood.level_mismatch`` (MEDIUM): the measured level differs from the claim's ``flood_level`` by >= 2, or
+  by 1 when the measurement is confident (the line's +-2 sigma lies inside one level).
+Adjuster tape measurements in the claim (``measurements``) replace the photo measurement of that photo.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cv2
+import numpy as np
+
+from claimlens.checks.base import Check, ClaimContext, Finding, PhotoInfo, PhotoResult, Severity
+from claimlens.vision.decode import DecodedPhoto
+from claimlens.vision.geometry import Box, measure
+from claimlens.vision.geometry.consistency import compare_ranges
+from claimlens.vision.geometry.flood import detect_flood_line
+from claimlens.vision.geometry.references import FLOOD_LEVELS, tyre_diameter_mm
+
+REFERENCE_PARTS = {"plate", "licence_plate", "license_plate", "wheel", "tyre", "tire", "scale_card", "tape"}
+OVERLAY_SIDE = 900
+TAPE_SIGMA_CM = 1.0
+
+
+def _short(pid: str) -> str:
+    return pid[:8]
+
+
+def _marks_from(info: PhotoInfo, rgb: np.ndarray) -> tuple[list[Box], dict[str, Any]]:
+    marks, refs = [], {}
+    for r in info.regions or []:
+        part = (r.get("part") or "damage").strip().lower()
+        base = part.split(":")[0]
+        box = Box(float(r["x1"]), float(r["y1"]), float(r["x2"]), float(r["y2"]), "region", part)
+        if base in REFERENCE_PARTS:
+            refs.setdefault(base, []).append((box, part))
+        else:
+            marks.append(box)
+    try:  # the damage localiser of issue #6, when it is installed
+        from claimlens.vision.damage.detector import detect_damage  # type: ignore
+
+        for d in detect_damage(rgb) or []:
+            b = d.get("box") if isinstance(d, dict) else getattr(d, "box", None)
+            if b is not None and len(b) == 4:
+                marks.append(Box(*[float(v) for v in b], source="detector",
+                                 label=(d.get("label") if isinstance(d, dict) else getattr(d, "label", None))))
+    except ImportError:
+        pass
+    except Exception:  # noqa: BLE001 - a failing optional detector must not fail the heights check
+        pass
+    return marks, refs
+
+
+def overlay(rgb: np.ndarray, res: dict[str, Any], title: str) -> bytes:
+    """The photo with the ground line, the scale reference and the measured ranges in cm."""
+    s = min(1.0, OVERLAY_SIDE / max(rgb.shape[:2]))
+    img = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)[..., ::-1].copy()
+    ref = res.get("reference") or {}
+    if ref.get("corners"):
+        cv2.polylines(img, [np.round(np.array(ref["corners"]) * s).astype(np.int32)], True, (0, 255, 255), 2)
+    for w in ref.get("wheels", []):
+        cv2.circle(img, tuple(int(v * s) for v in w["bottom"]), 5, (0, 255, 255), -1)
+        cv2.line(img, tuple(int(v * s) for v in w["bottom"]), tuple(int(v * s) for v in w["top"]), (0, 255, 255), 2)
+    gh = res.get("ground_homography")
+    ext = res.get("plane_extent_mm")
+    if gh and ext:
+        H = np.array(gh)
+        pts = np.array([[ext[0], 0, 1], [ext[1], 0, 1]]) @ H.T
+        p = (pts[:, :2] / pts[:, 2:3] * s).astype(np.int32)
+        cv2.line(img, tuple(p[0]), tuple(p[1]), (0, 200, 0), 2)
+    for mk in res.get("marks", []):
+        b = [int(v * s) for v in mk["box"]]
+        cv2.rectangle(img, (b[0], b[1]), (b[2], b[3]), (0, 0, 255), 2)
+        if mk.get("bottom_cm") is not None:
+            txt = f"{mk['bottom_cm']:.0f}-{mk['top_cm']:.0f} cm (+-{max(mk['bottom_sigma_cm'], mk['top_sigma_cm']):.0f})"
+            cv2.putText(img, txt, (b[0], max(14, b[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 255), 2)
+    fl = res.get("flood") or {}
+    if fl.get("found") and gh and ext:
+        H = np.array(gh)
+        pts = np.array([[ext[0], fl["height_cm"] * 10, 1], [ext[1], fl["height_cm"] * 10, 1]]) @ H.T
+        p = (pts[:, :2] / pts[:, 2:3] * s).astype(np.int32)
+        cv2.line(img, tuple(p[0]), tuple(p[1]), (255, 0, 0), 2)
+        cv2.putText(img, f"water line {fl['height_cm']:.0f} cm = level {fl['level']}", (10, img.shape[0] - 12),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 0, 0), 2)
+    bar = np.full((26, img.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, title[:90], (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return cv2.imencode(".jpg", np.vstack([bar, img]), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+class HeightsCheck(Check):
+    name = "heights"
+    version = "1"
+
+    def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
+        rgb = photo.rgb
+        marks, refs = _marks_from(info, rgb)
+        plate_corners = None
+        if "plate" in refs or "licence_plate" in refs or "license_plate" in refs:
+            box = (refs.get("plate") or refs.get("licence_plate") or refs.get("license_plate"))[0][0]
+            plate_corners = np.array([[box.x1, box.y1], [box.x2, box.y1], [box.x2, box.y2], [box.x1, box.y2]])
+        tyre_mm = None
+        for key in ("tyre", "tire", "wheel"):
+            for _box, part in refs.get(key, []):
+                tyre_mm = tyre_mm or tyre_diameter_mm(part)
+        card = None
+        for key in ("scale_card", "tape"):
+            for box, part in refs.get(key, []):
+                try:  # "scale_card:300" = 300 mm long
+                    card = (box, float(part.split(":")[1]))
+                except (IndexError, ValueError):
+                    pass
+        m = measure(rgb, marks, plate_corners=plate_corners, plate_source="region_box", tyre_mm=tyre_mm,
+                    scale_card=card)
+        data = m.as_json()
+        fl = detect_flood_line(rgb, m) if m.ground_h is not None else None
+        data["flood"] = fl.as_json() if fl else {"found": False}
+        data["role"] = info.role
+        artifacts = {}
+        if m.status == "measured" or marks:
+            title = f"{info.role or 'photo'} {_short(info.photo_id)}: {m.reference.get('kind', 'no scale reference')}"
+            artifacts["overlay.jpg"] = overlay(rgb, data, title)
+        return PhotoResult(data=data, artifacts=artifacts)
+
+    # ------------------------------------------------------------------------------------------ claim
+
+    def assess_claim(self, ctx: ClaimContext) -> list[Finding]:
+        claim = ctx.claim or {}
+        findings: list[Finding] = []
+        tapes = claim.get("measurements") or []
+        per_photo: list[tuple[Any, dict[str, Any]]] = []
+        for p in ctx.photos:
+            d = p.data.get(self.name)
+            if p.error or not isinstance(d, dict):
+                continue
+            per_photo.append((p, d))
+
+        def ranges(p, d) -> list[tuple[float, float, float, float, str]]:
+            tape = [t for t in tapes if t.get("photo_id") == p.info.photo_id and t.get("bottom_cm") is not None]
+            if tape:
+                return [(float(t["bottom_cm"]), float(t.get("top_cm") or t["bottom_cm"]), TAPE_SIGMA_CM,
+                         TAPE_SIGMA_CM, "tape") for t in tape]
+            if d.get("status") != "measured":
+                return []
+            return [(mk["bottom_cm"], mk["top_cm"], mk["bottom_sigma_cm"], mk["top_sigma_cm"], "photo")
+                    for mk in d.get("marks", []) if mk.get("bottom_cm") is not None]
+
+        collision = claim.get("loss_type") in (None, "collision")
+        third = [(p, d) for p, d in per_photo if p.info.role == "third_party"]
+        insured = [(p, d) for p, d in per_photo if p.info.role != "third_party" and (d.get("marks") or [])]
+        if collision and third and insured:
+            for p, d in third + insured:
+                if d.get("status") != "measured" and d.get("marks") and not ranges(p, d):
+                    findings.append(Finding(
+                        code="heights.no_scale_reference", severity=Severity.INFO,
+                        message=("No licence plate, wheel or scale card was found in this photo, so the height "
+                                 "of its damage marks above the ground is not measured (no number is asserted)."),
+                        photo_id=p.info.photo_id,
+                        evidence={"rule": "a height needs a scale reference and a ground contact",
+                                  "status": d.get("status"), "notes": d.get("notes", [])}))
+            worst = None
+            for pa, da in insured:
+                for ra in ranges(pa, da):
+                    for pb, db in third:
+                        for rb in ranges(pb, db):
+                            res = compare_ranges(ra[:4], rb[:4])
+                            if not res["consistent"] and (worst is None or res["gap_cm"] - res["allowance_cm"]
+                                                          > worst[0]["gap_cm"] - worst[0]["allowance_cm"]):
+                                worst = (res, pa, ra, pb, rb)
+            if worst:
+                res, pa, ra, pb, rb = worst
+                imgs = {}
+                a_img = ctx.load_artifact(pa.info.claim_id, pa.info.photo_id, self.name,
+                                          "overlay.jpg") if ra[4] == "photo" else None
+                b_img = ctx.load_artifact(pb.info.claim_id, pb.info.photo_id, self.name,
+                                          "overlay.jpg") if rb[4] == "photo" else None
+                a_img = a_img or ctx.load_thumbnail(pa.info.claim_id, pa.info.photo_id)
+                b_img = b_img or ctx.load_thumbnail(pb.info.claim_id, pb.info.photo_id)
+                if a_img and b_img:
+                    from claimlens.vision.evidence import side_by_side
+
+                    imgs[f"heights_{_short(pa.info.photo_id)}_{_short(pb.info.photo_id)}.jpg"] = side_by_side(
+                        a_img, b_img, f"insured {ra[0]:.0f}-{ra[1]:.0f} cm", f"third party {rb[0]:.0f}-{rb[1]:.0f} cm")
+                findings.append(Finding(
+                    code="heights.inconsistent", severity=Severity.MEDIUM,
+                    message=(f"The damage on the insured car ({ra[0]:.0f}-{ra[1]:.0f} cm above the ground) and on "
+                             f"the third party ({rb[0]:.0f}-{rb[1]:.0f} cm) are {res['gap_cm']:.0f} cm apart, more "
+                             f"than braking dive + load + 2 sigma ({res['allowance_cm']:.0f} cm): the marks cannot "
+                             f"have touched each other in one collision."),
+                    photo_id=pa.info.photo_id,
+                    evidence={"rule": "gap between height ranges > dive + load + k * combined sigma", **res,
+                              "insured": {"photo_id": pa.info.photo_id, "range_cm": ra[:2], "sigma_cm": ra[2:4],
+                                          "source": ra[4]},
+                              "third_party": {"photo_id": pb.info.photo_id, "range_cm": rb[:2], "sigma_cm": rb[2:4],
+                                              "source": rb[4]}},
+                    evidence_images=imgs))
+        reported = claim.get("flood_level")
+        if claim.get("loss_type") == "flood" or reported:
+            best = None
+            for p, d in per_photo:
+                fl = d.get("flood") or {}
+                if fl.get("found") and (best is None or (fl.get("confident"), -fl.get("sigma_cm", 99))
+                                        > (best[1].get("confident"), -best[1].get("sigma_cm", 99))):
+                    best = (p, fl)
+            if best and reported:
+                p, fl = best
+                diff = abs(int(fl["level"]) - int(reported))
+                if diff >= 2 or (diff == 1 and fl.get("confident")):
+                    img = ctx.load_artifact(p.info.claim_id, p.info.photo_id, self.name, "overlay.jpg")
+                    findings.append(Finding(
+                        code="flood.level_mismatch", severity=Severity.MEDIUM,
+                        message=(f"The water line on the car is {fl['height_cm']:.0f} cm above the ground (level "
+                                 f"{fl['level']}: {dict((lv, w) for lv, w, _t in FLOOD_LEVELS)[fl['level']]}), but "
+                                 f"level {reported} was reported."),
+                        photo_id=p.info.photo_id,
+                        evidence={"rule": "|measured - reported| >= 2, or 1 with a confident measurement",
+                                  "measured": fl, "reported_level": reported,
+                                  "levels": [{"level": lv, "what": w, "below_cm": t} for lv, w, t in FLOOD_LEVELS]},
+                        evidence_images={f"flood_{_short(p.info.photo_id)}.jpg": img} if img else {}))
+        return findings
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False)

@@ -1,0 +1,335 @@
+"""Heights of damage marks above the ground, in cm, with an uncertainty, from one photo.
+
+A mark is measured in a **reference plane** that contains it (planarity assumption, ``docs/heights.md``):
+
+* ``plate``: the licence plate's four corners give the homography of the car's front/back face and, with the
+  camera's focal length (EXIF-free prior for phone main cameras), the camera pose. The ground is found from
+  the tyres' contacts under the bumper: the rays through them meet the plane one front overhang behind the
+  plate (prior 0.85 +- 0.08 m), which gives the plate-centre height above the ground.
+* ``wheels``: seen from the side, two wheels (tyre ellipse with a rim inside) of a known outer diameter (tyre
+  code, or the typical 650 +- 30 mm) give the side plane's heights exactly whatever the wheelbase: their
+  contacts are at height 0 and their tops at the diameter.
+* ``wheel``: one side wheel only: a local vertical scale at its depth and a level ground (larger error).
+* ``scale_card``: a card/tape of known length drawn by the adjuster, plus a ground contact from the tyres.
+
+Uncertainties are Monte-Carlo: corner / contact localisation noise, focal length, overhang, the mark's depth
+off the reference plane and the reference size are sampled (64 draws, fixed seed) and the spread is reported.
+No reference -> ``status = "no_scale_reference"`` and no numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from claimlens.vision.geometry import detect
+from claimlens.vision.geometry.plane import (
+    apply_h,
+    estimate_focal,
+    hit_z,
+    homography,
+    intrinsics,
+    plate_object_points,
+    pose_from_homography,
+    wheel_plane_homography,
+)
+from claimlens.vision.geometry.references import (
+    CODE_TYRE_SIGMA_MM,
+    FOCAL_PRIOR,
+    FOCAL_PRIOR_SIGMA,
+    FRONT_OVERHANG_M,
+    FRONT_OVERHANG_SIGMA_M,
+    MARK_PLANE_SIGMA_M,
+    PLATE_SIZES_MM,
+    TYPICAL_TYRE_MM,
+    TYPICAL_TYRE_SIGMA_MM,
+)
+
+N_SAMPLES = 64
+PLATE_MIN_SCORE = 0.6
+# corner localisation noise (1 sigma, px, as a fraction of the plate's height in pixels + a floor)
+CORNER_SIGMA = {"given": (0.02, 0.7), "refined": (0.03, 0.7), "detector": (0.06, 1.0)}
+CONTACT_SIGMA_PX = 1.5
+WHEEL_SIGMA = 0.012  # side-wheel contact/top localisation (fraction of the wheel's height in px)
+WHEEL_PLANE_SIGMA_MM = 15.0  # tyre sidewall vs the body surface
+WHEELBASE_MM = 2700.0  # only sets the X unit of the side plane (heights do not depend on it)
+MIN_PLATE_HEIGHT_PX = 12.0
+PLATE_HEIGHT_MM = 480.0  # plate centre above the ground, typical passenger car (front or rear), prior
+PLATE_HEIGHT_SIGMA_MM = 80.0
+
+
+@dataclass
+class Box:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    source: str = "region"
+    label: str | None = None
+
+    def corners(self) -> np.ndarray:
+        return np.array([[self.x1, self.y2], [self.x2, self.y2], [self.x1, self.y1], [self.x2, self.y1]], np.float64)
+
+
+@dataclass
+class Measurement:
+    """The outcome for one photo (``as_json`` is what the check stores)."""
+
+    status: str  # measured | no_scale_reference | no_ground
+    reference: dict[str, Any] = field(default_factory=dict)
+    ground: dict[str, Any] = field(default_factory=dict)
+    marks: list[dict[str, Any]] = field(default_factory=list)
+    # plane (X mm, height above ground mm) -> image homography (None without ground)
+    ground_h: np.ndarray | None = None
+    plane_extent_mm: tuple[float, float] | None = None  # X range of the reference plane worth searching
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "reference": self.reference, "ground": self.ground, "marks": self.marks,
+                "ground_homography": None if self.ground_h is None else np.round(self.ground_h, 8).tolist(),
+                "plane_extent_mm": self.plane_extent_mm, "notes": self.notes}
+
+    def height_cm(self, pts: np.ndarray) -> np.ndarray:
+        """Heights above the ground (cm) of image points assumed in the reference plane."""
+        if self.ground_h is None:
+            raise ValueError("no ground")
+        return apply_h(np.linalg.inv(self.ground_h), pts)[:, 1] / 10.0
+
+
+def _stats(samples: np.ndarray) -> tuple[float, float]:
+    s = np.asarray(samples, np.float64)
+    s = s[np.isfinite(s)]
+    if not len(s):
+        return float("nan"), float("nan")
+    q16, q50, q84 = np.percentile(s, [16, 50, 84])
+    return float(q50), float((q84 - q16) / 2)
+
+
+def _mark_json(box: Box, bottoms: np.ndarray, tops: np.ndarray, widths: np.ndarray, extra_sigma_cm: float,
+               direction: float | None) -> dict[str, Any]:
+    b, sb = _stats(bottoms / 10.0)
+    t, st = _stats(tops / 10.0)
+    wdt, _ = _stats(widths / 10.0)
+    sb = float(np.hypot(sb, extra_sigma_cm))
+    st = float(np.hypot(st, extra_sigma_cm))
+    return {"box": [round(v, 1) for v in (box.x1, box.y1, box.x2, box.y2)], "source": box.source,
+            "label": box.label, "bottom_cm": round(b, 1), "top_cm": round(t, 1),
+            "bottom_sigma_cm": round(sb, 1), "top_sigma_cm": round(st, 1), "width_cm": round(wdt, 1),
+            "direction_deg": None if direction is None else round(direction, 1)}
+
+
+def _direction(rgb: np.ndarray, box: Box, ground_h: np.ndarray | None) -> float | None:
+    """Principal direction (degrees from the horizontal of the reference plane) of the mark's pixels: the
+    pixels that differ most from the box's median colour, PCA of their plane coordinates."""
+    x1, y1, x2, y2 = (int(round(v)) for v in (box.x1, box.y1, box.x2, box.y2))
+    x1, y1 = max(0, x1), max(0, y1)
+    crop = rgb[y1:y2, x1:x2].astype(np.float32)
+    if crop.shape[0] < 4 or crop.shape[1] < 4:
+        return None
+    step = max(1, int(max(crop.shape[:2]) // 200))
+    crop = crop[::step, ::step]
+    d = np.linalg.norm(crop - np.median(crop.reshape(-1, 3), 0), axis=2)
+    ys, xs = np.nonzero(d > np.percentile(d, 85))
+    if len(xs) < 10:
+        return None
+    pts = np.c_[x1 + xs * step, y1 + ys * step].astype(np.float64)
+    if ground_h is not None:
+        pts = apply_h(np.linalg.inv(ground_h), pts)
+        pts[:, 1] *= -1  # plane Y is up, image y is down: keep the image's sense of angles
+    pts -= pts.mean(0)
+    _w, v = np.linalg.eigh(pts.T @ pts)
+    ax = v[:, -1]
+    ang = float(np.degrees(np.arctan2(-ax[1], ax[0])))
+    return (ang + 90) % 180 - 90
+
+
+def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | None = None,
+            plate_source: str = "given", plate_kind: str = "cn_blue", detect_plate: bool = True,
+            refine: bool = True, use_wheels: bool = True, tyre_mm: float | None = None,
+            scale_card: tuple[Box, float] | None = None, focal_px: float | None = None,
+            n_samples: int = N_SAMPLES, seed: int = 0) -> Measurement:
+    """Measure ``marks`` (image boxes) in one upright RGB photo. See the module doc for the references."""
+    h_img, w_img = rgb.shape[:2]
+    rng = np.random.default_rng(seed)
+    plate = None
+    plate_info: dict[str, Any] = {}
+    if plate_corners is not None:
+        plate = np.asarray(plate_corners, np.float64).reshape(4, 2)
+        plate_info = {"source": plate_source}
+    elif detect_plate:
+        found = [p for p in detect.detect_plates(rgb) if p["score"] >= PLATE_MIN_SCORE]
+        if found:
+            best = found[0]
+            if refine and best["refined"] is not None:
+                plate, plate_source = best["refined"], "refined"
+            else:
+                plate, plate_source = best["corners"], "detector"
+            plate_info = {"source": plate_source, "score": round(best["score"], 4),
+                          "detector_corners": np.round(best["corners"], 1).tolist()}
+    if plate is not None:
+        ph = float(np.mean([np.linalg.norm(plate[3] - plate[0]), np.linalg.norm(plate[2] - plate[1])]))
+        if ph < MIN_PLATE_HEIGHT_PX:
+            plate = None
+            plate_info["rejected"] = f"plate only {ph:.0f} px high"
+    if plate is not None:
+        return _measure_plate(rgb, marks, plate, plate_info, plate_source, plate_kind, focal_px, n_samples, rng)
+    wheels = detect.find_wheels(rgb) if use_wheels else []
+    side = [w for w in wheels if w.kind == "side"]
+    if len(side) >= 2:
+        return _measure_wheels(rgb, marks, side, tyre_mm, n_samples, rng)
+    if len(side) == 1 or scale_card is not None:
+        return _measure_local(rgb, marks, side[0] if side else None, tyre_mm, scale_card, plate_corners)
+    m = Measurement("no_scale_reference", notes=["no plate, wheel or scale card found: no heights asserted"])
+    m.marks = [{"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source, "label": b.label}
+               for b in marks]
+    return m
+
+
+def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng) -> Measurement:
+    h_img, w_img = rgb.shape[:2]
+    obj = plate_object_points(kind)
+    ph = float(np.mean([np.linalg.norm(plate[3] - plate[0]), np.linalg.norm(plate[2] - plate[1])]))
+    frac, floor = CORNER_SIGMA.get(source, CORNER_SIGMA["detector"])
+    sc = float(np.hypot(frac * ph, floor))
+    H0 = homography(obj, plate)
+    f_est = estimate_focal(H0, w_img, h_img)
+    f0 = focal_px or FOCAL_PRIOR * max(w_img, h_img)
+    fs = f0 * (1 + (0 if focal_px else FOCAL_PRIOR_SIGMA) * rng.standard_normal(n))
+    corners_s = plate[None] + sc * rng.standard_normal((n, 4, 2))
+    corners_s[0] = plate
+    fs[0] = f0
+    tyres = detect.find_front_tyres(rgb, plate)
+    contacts = np.array([t.bottom for t in tyres], np.float64) if tyres else np.zeros((0, 2))
+    over = FRONT_OVERHANG_M * 1000 + FRONT_OVERHANG_SIGMA_M * 1000 * rng.standard_normal(n)
+    over[0] = FRONT_OVERHANG_M * 1000
+    dz = MARK_PLANE_SIGMA_M * 1000 * rng.standard_normal(n)
+    dz[0] = 0
+    m = Measurement("measured" if len(contacts) else "no_ground")
+    m.reference = {"kind": "plate", "plate_kind": kind, "plate_size_mm": list(PLATE_SIZES_MM[kind]),
+                   "corners": np.round(plate, 1).tolist(), "corner_sigma_px": round(sc, 2),
+                   "plate_height_px": round(ph, 1), "focal_px": round(f0, 1),
+                   "focal_from_plate_px": None if f_est is None else round(f_est, 1)} | plate_info
+    hs = np.full(n, np.nan)
+    centres = np.zeros((n, 3))
+    per_mark = [np.full((n, 3), np.nan) for _ in marks]  # bottom, top, width (mm, relative to plate centre)
+    for i in range(n):
+        H = homography(obj, corners_s[i])
+        k = intrinsics(fs[i], w_img, h_img)
+        pose = pose_from_homography(H, k)
+        centres[i] = pose.centre
+        if len(contacts):
+            cpx = contacts + (CONTACT_SIGMA_PX * rng.standard_normal(contacts.shape) if i else 0)
+            pts = hit_z(k, pose, cpx, -over[i])
+            hs[i] = -float(np.mean(pts[:, 1]))
+        for j, b in enumerate(marks):
+            p = hit_z(k, pose, b.corners(), dz[i])
+            per_mark[j][i] = (max(p[0, 1], p[1, 1]), min(p[2, 1], p[3, 1]), p[:, 0].max() - p[:, 0].min())
+    # The camera's pitch relative to the plate comes from the plate's keystone: badly conditioned for a
+    # 440 x 140 mm plate (a 1 px corner error moves the ground by decimetres). The pose-based ground is
+    # therefore fused (inverse variance) with the plate-height prior; its spread stays in the uncertainty.
+    if len(contacts):
+        hp, hpsig = _stats(hs)
+        w1, w2 = 1 / max(hpsig, 1.0) ** 2, 1 / PLATE_HEIGHT_SIGMA_MM ** 2
+        fused = (hp * w1 + PLATE_HEIGHT_MM * w2) / (w1 + w2)
+        fsig = (w1 + w2) ** -0.5
+        hs = fused + (hs - hp) * (fsig / max(hpsig, 1e-6))
+        hs[0] = fused
+        hc, hsig = _stats(hs / 10)
+        m.ground = {"kind": "tyre_contacts", "contacts": np.round(contacts, 1).tolist(),
+                    "plate_centre_height_cm": round(hc, 1), "sigma_cm": round(hsig, 1),
+                    "from_pose_cm": [round(hp / 10, 1), round(hpsig / 10, 1)],
+                    "plate_height_prior_cm": [PLATE_HEIGHT_MM / 10, PLATE_HEIGHT_SIGMA_MM / 10],
+                    "overhang_prior_m": [FRONT_OVERHANG_M, FRONT_OVERHANG_SIGMA_M],
+                    "camera_height_cm": round(_stats((centres[:, 1] + hs) / 10)[0], 1),
+                    "camera_distance_m": round(float(np.median(centres[:, 2])) / 1000, 2)}
+        m.ground_h = H0 @ np.array([[1, 0, 0], [0, 1, -hs[0]], [0, 0, 1.0]])
+        m.plane_extent_mm = (-1000.0, 1000.0)
+    else:
+        m.ground = {"kind": "none", "camera_distance_m": round(float(np.median(centres[:, 2])) / 1000, 2)}
+        m.notes.append("plate found but no tyre contact under the bumper: heights relative to the plate only")
+    for j, b in enumerate(marks):
+        arr = per_mark[j]
+        direction = _direction(rgb, b, H0)
+        if len(contacts):
+            m.marks.append(_mark_json(b, arr[:, 0] + hs, arr[:, 1] + hs, arr[:, 2], 0.0, direction))
+        else:
+            rel = _mark_json(b, arr[:, 0], arr[:, 1], arr[:, 2], 0.0, direction)
+            m.marks.append({"box": rel["box"], "source": b.source, "label": b.label,
+                            "relative_to_plate_centre_cm": [rel["bottom_cm"], rel["top_cm"]],
+                            "width_cm": rel["width_cm"], "direction_deg": rel["direction_deg"]})
+    return m
+
+
+def _measure_wheels(rgb, marks, side, tyre_mm, n, rng) -> Measurement:
+    # the two largest wheels, left to right
+    two = sorted(sorted(side, key=lambda w: -w.axes[0] * w.axes[1])[:2], key=lambda w: w.centre[0])
+    d0 = tyre_mm or TYPICAL_TYRE_MM
+    dsig = CODE_TYRE_SIGMA_MM if tyre_mm else TYPICAL_TYRE_SIGMA_MM
+    bottoms = np.array([w.bottom for w in two])
+    tops = np.array([w.top for w in two])
+    hpx = np.abs(bottoms[:, 1] - tops[:, 1])
+    m = Measurement("measured")
+    m.reference = {"kind": "wheels", "wheels": [w.as_json() for w in two], "tyre_diameter_mm": round(d0, 1),
+                   "tyre_sigma_mm": dsig, "tyre_source": "code" if tyre_mm else "typical"}
+    per_mark = [np.full((n, 3), np.nan) for _ in marks]
+    for i in range(n):
+        di = d0 + (dsig * rng.standard_normal() if i else 0)
+        nb = bottoms + (WHEEL_SIGMA * hpx[:, None] * rng.standard_normal((2, 2)) if i else 0)
+        nt = tops + (WHEEL_SIGMA * hpx[:, None] * rng.standard_normal((2, 2)) if i else 0)
+        H = wheel_plane_homography(nb, nt, di)
+        Hi = np.linalg.inv(H)
+        for j, b in enumerate(marks):
+            p = apply_h(Hi, b.corners())
+            per_mark[j][i] = (max(p[0, 1], p[1, 1]), min(p[2, 1], p[3, 1]),
+                              (p[:, 0].max() - p[:, 0].min()) * WHEELBASE_MM / 1000)
+    H0 = wheel_plane_homography(bottoms, tops, d0)
+    # X unit: 1000 = the wheelbase, taken as 2.7 m for the rectified view (heights do not depend on it)
+    m.ground_h = H0 @ np.diag([1000 / WHEELBASE_MM, 1, 1])
+    m.plane_extent_mm = (-0.45 * WHEELBASE_MM, 1.45 * WHEELBASE_MM)
+    m.ground = {"kind": "wheel_contacts", "contacts": np.round(bottoms, 1).tolist()}
+    for j, b in enumerate(marks):
+        arr = per_mark[j]
+        m.marks.append(_mark_json(b, arr[:, 0], arr[:, 1], arr[:, 2], WHEEL_PLANE_SIGMA_MM / 10,
+                                  _direction(rgb, b, m.ground_h)))
+    m.notes.append("width uses a 2.7 m wheelbase prior")
+    return m
+
+
+def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Measurement:
+    """One side wheel or a scale card: a local vertical scale and a level ground (fronto-parallel view)."""
+    m = Measurement("measured")
+    ground_y = None
+    if wheel is not None:
+        d0 = tyre_mm or TYPICAL_TYRE_MM
+        px_per_mm = abs(wheel.bottom[1] - wheel.top[1]) / d0
+        rel = (TYPICAL_TYRE_SIGMA_MM if not tyre_mm else CODE_TYRE_SIGMA_MM) / d0
+        ground_y = wheel.bottom[1]
+        m.reference = {"kind": "wheel", "wheels": [wheel.as_json()], "tyre_diameter_mm": round(d0, 1)}
+    else:
+        box, length_mm = scale_card
+        px_per_mm = max(box.x2 - box.x1, box.y2 - box.y1) / length_mm
+        rel = 0.08
+        m.reference = {"kind": "scale_card", "box": [box.x1, box.y1, box.x2, box.y2], "length_mm": length_mm}
+        tyres = detect.find_front_tyres(rgb, plate_corners) or [w for w in detect.find_wheels(rgb)]
+        if tyres:
+            ground_y = float(np.median([t.bottom[1] for t in tyres]))
+    if ground_y is None:
+        m.status = "no_ground"
+        m.notes.append("scale found but no ground contact: no heights asserted")
+        return m
+    m.ground = {"kind": "level_ground_at_contact", "y": round(float(ground_y), 1)}
+    m.ground_h = np.array([[px_per_mm, 0, rgb.shape[1] / 2], [0, -px_per_mm, ground_y], [0, 0, 1.0]])
+    m.plane_extent_mm = (-rgb.shape[1] / 2 / px_per_mm, rgb.shape[1] / 2 / px_per_mm)
+    for b in marks:
+        bottom = (ground_y - b.y2) / px_per_mm / 10
+        top = (ground_y - b.y1) / px_per_mm / 10
+        m.marks.append({"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source,
+                        "label": b.label, "bottom_cm": round(bottom, 1), "top_cm": round(top, 1),
+                        "bottom_sigma_cm": round(abs(bottom) * rel + 3.0, 1),
+                        "top_sigma_cm": round(abs(top) * rel + 3.0, 1),
+                        "width_cm": round((b.x2 - b.x1) / px_per_mm / 10, 1),
+                        "direction_deg": _direction(rgb, b, None)})
+    m.notes.append("local scale with a level-ground, fronto-parallel assumption: larger uncertainty")
+    return m

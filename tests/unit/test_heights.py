@@ -1,0 +1,122 @@
+"""Heights of damage marks and flood levels (issue #7): geometry on rendered scenes of known geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from claimlens.checks.base import ClaimContext, PhotoAnalysis, PhotoInfo, Severity
+from claimlens.checks.heights import HeightsCheck
+from claimlens.datasets import heights_suite as hs
+from claimlens.vision.decode import decode_photo
+from claimlens.vision.geometry import Box, measure, tyre_diameter_mm
+from claimlens.vision.geometry.consistency import compare_ranges
+from claimlens.vision.geometry.plane import (
+    apply_h,
+    homography,
+    intrinsics,
+    plate_object_points,
+    pose_from_homography,
+)
+from claimlens.vision.geometry.references import flood_level, level_interval
+
+
+def _info(pid: str, role: str | None, regions=None) -> PhotoInfo:
+    return PhotoInfo(photo_id=pid, claim_id="C1", stage="survey", role=role, sha256="0" * 64, size_bytes=1,
+                     filename=None, uploaded_at=None, regions=regions or [])
+
+
+def test_plate_homography_gives_scale_and_pose_on_a_projected_plate():
+    cam = hs.Camera([0.6, 1.2, 2.5], [0.0, 0.5, 0.0], 1200.0, 2.0)
+    h0 = 0.5
+    corners3d = np.array([[-0.22, h0 + 0.07, 0], [0.22, h0 + 0.07, 0], [0.22, h0 - 0.07, 0], [-0.22, h0 - 0.07, 0]])
+    px, _ = cam.project(corners3d)
+    H = homography(plate_object_points("cn_blue"), px)
+    # a point 300 mm above and 500 mm right of the plate centre, in the plate's plane
+    target, _ = cam.project(np.array([[0.5, h0 + 0.3, 0]]))
+    back = apply_h(np.linalg.inv(H), target)[0]
+    assert back == pytest.approx([500, 300], abs=1.0)
+    pose = pose_from_homography(H, intrinsics(1200.0, hs.W, hs.H))
+    assert pose.centre / 1000 == pytest.approx([0.6, 1.2 - h0, 2.5], abs=0.01)
+
+
+def test_tyre_code_and_levels():
+    assert tyre_diameter_mm("205/55 R16") == pytest.approx(631.9, abs=0.1)
+    assert tyre_diameter_mm("no code") is None
+    assert [flood_level(h) for h in (5, 20, 40, 70, 100, 150)] == [1, 2, 3, 4, 5, 6]
+    assert level_interval(3) == (32.0, 64.0)
+
+
+def test_mark_height_on_a_rendered_side_view():
+    rng = np.random.default_rng([3, 1])
+    jpeg, lab = hs.side_heights_scene(rng, [], (0.42, 0.55))
+    rgb = decode_photo(jpeg).rgb
+    box = Box(*[float(v) for v in lab["mark_box"].split()])
+    m = measure(rgb, [box], detect_plate=False, tyre_mm=tyre_diameter_mm(lab["tyre_code"]))
+    assert m.status == "measured" and m.reference["kind"] == "wheels"
+    mk = m.marks[0]
+    assert mk["bottom_cm"] == pytest.approx(42.0, abs=3.0)
+    assert mk["top_cm"] == pytest.approx(55.0, abs=3.0)
+    assert 0 < mk["bottom_sigma_cm"] < 6
+
+
+def test_consistency_rule():
+    assert compare_ranges((40, 55, 2, 2), (45, 60, 2, 2))["consistent"]
+    assert compare_ranges((40, 55, 2, 2), (60, 70, 2, 2))["consistent"]  # 5 cm gap: dive + load
+    assert not compare_ranges((40, 55, 2, 2), (80, 95, 2, 2))["consistent"]
+    assert compare_ranges((40, 55, 15, 15), (80, 95, 15, 15))["consistent"]  # too uncertain to say
+
+
+def _ctx(photos, claim):
+    return ClaimContext(claim=claim, photos=photos, index=None, load_artifact=lambda *a: None,
+                        load_thumbnail=lambda *a: None)
+
+
+def _measured(lo, hi):
+    return {"status": "measured", "marks": [{"box": [0, 0, 1, 1], "bottom_cm": lo, "top_cm": hi,
+                                             "bottom_sigma_cm": 2.0, "top_sigma_cm": 2.0}], "flood": {"found": False}}
+
+
+def test_inconsistent_pair_flagged_consistent_not():
+    check = HeightsCheck()
+    claim = {"claim_id": "C1", "loss_type": "collision"}
+    bad = [PhotoAnalysis(_info("a", "damage"), {"heights": _measured(30, 40)}),
+           PhotoAnalysis(_info("b", "third_party"), {"heights": _measured(70, 85)})]
+    good = [PhotoAnalysis(_info("a", "damage"), {"heights": _measured(30, 40)}),
+            PhotoAnalysis(_info("b", "third_party"), {"heights": _measured(36, 50)})]
+    f_bad = check.assess_claim(_ctx(bad, claim))
+    assert [f.code for f in f_bad] == ["heights.inconsistent"]
+    assert f_bad[0].evidence["gap_cm"] == pytest.approx(30.0)
+    assert check.assess_claim(_ctx(good, claim)) == []
+    # the adjuster's tape measurement replaces the photo measurement
+    tape = dict(claim, measurements=[{"photo_id": "b", "bottom_cm": 35, "top_cm": 45}])
+    assert check.assess_claim(_ctx(bad, tape)) == []
+
+
+def test_no_scale_photo_gives_refusal_and_no_numbers():
+    rng = np.random.default_rng([5, 2])
+    jpeg, lab = hs.heights_scene(rng, [], [], (0.4, 0.5), no_ref=True)
+    photo = decode_photo(jpeg)
+    x1, y1, x2, y2 = (float(v) for v in lab["mark_box"].split())
+    check = HeightsCheck()
+    res = check.analyse_photo(photo, _info("t", "third_party", [{"x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                                                                  "part": "scratch"}]))
+    assert res.data["status"] == "no_scale_reference"
+    assert "bottom_cm" not in res.data["marks"][0]
+    photos = [PhotoAnalysis(_info("a", "damage"), {"heights": _measured(30, 40)}),
+              PhotoAnalysis(_info("t", "third_party"), {"heights": res.data})]
+    found = check.assess_claim(_ctx(photos, {"loss_type": "collision"}))
+    assert [f.code for f in found] == ["heights.no_scale_reference"]
+    assert found[0].severity == Severity.INFO and found[0].photo_id == "t"
+
+
+def test_flood_level_mismatch_rule():
+    check = HeightsCheck()
+    fl = {"status": "measured", "marks": [], "flood": {"found": True, "height_cm": 75.0, "sigma_cm": 3.0,
+                                                       "level": 4, "confident": True}}
+    photos = [PhotoAnalysis(_info("f", "damage"), {"heights": fl})]
+    assert [f.code for f in check.assess_claim(_ctx(photos, {"loss_type": "flood", "flood_level": 2}))] == \
+        ["flood.level_mismatch"]
+    assert check.assess_claim(_ctx(photos, {"loss_type": "flood", "flood_level": 4})) == []
+    fl["flood"]["confident"] = False
+    assert check.assess_claim(_ctx(photos, {"loss_type": "flood", "flood_level": 3})) == []
