@@ -56,6 +56,16 @@ class ThirdParty(BaseModel):
     kind: str | None = Field(None, description="vehicle, object (wall, pole), pedestrian ...")
 
 
+class TapeMeasurement(BaseModel):
+    """An adjuster's tape measurement of a damage mark (heights above the ground, cm)."""
+
+    model_config = ConfigDict(extra="forbid")
+    photo_id: str | None = Field(None, max_length=64)
+    what: str | None = Field(None, max_length=200, description="e.g. 'front bumper scrape', 'third-party door dent'")
+    bottom_cm: float | None = Field(None, ge=0, le=500)
+    top_cm: float | None = Field(None, ge=0, le=500)
+
+
 class ClaimData(BaseModel):
     """The claim record fields the survey app sends, all optional; unknown keys are rejected."""
 
@@ -77,6 +87,8 @@ class ClaimData(BaseModel):
     loss_type: LossType | None = None
     third_party: ThirdParty | None = None
     description: str | None = Field(None, max_length=5000)
+    flood_level: int | None = Field(None, ge=1, le=6, description="reported flood level 1..6 (docs/heights.md)")
+    measurements: list[TapeMeasurement] | None = Field(None, max_length=50)
 
 
 class ClaimFields(ClaimData):
