@@ -248,25 +248,8 @@ def test_check_reports_a_cropped_rotated_copy_in_another_claim():
     copy = decode_photo(_jpeg(np.ascontiguousarray(edited), 70))
     unrelated = _upscaled(paths[1])
     check = ReusedPhotoCheck(use_embedding="off")
-    t0 = datetime(2025, 1, 1, tzinfo=UTC)
-    t1 = datetime(2025, 6, 1, tzinfo=UTC)
-    specs = [("old", "p-orig", "survey", original, t0), ("new", "p-copy", "survey", copy, t1),
-             ("new", "p-other", "survey", unrelated, t1)]
-    stored, analyses = [], []
-    for claim_id, photo_id, stage, photo, when in specs:
-        info = PhotoInfo(photo_id=photo_id, claim_id=claim_id, stage=stage, role=None, sha256=photo_id,
-                         size_bytes=1, filename=None, uploaded_at=when)
-        res = check.analyse_photo(photo, info)
-        assert res.codes[PHASH_KIND] and "features" in res.artifacts
-        stored.append(_Stored(info, res.codes, res.artifacts, photo.thumbnail_jpeg()))
-        if claim_id == "new":
-            analyses.append(PhotoAnalysis(info=info, data={check.name: res.data}))
-    by_id = {s.info.photo_id: s for s in stored}
-    ctx = ClaimContext(
-        claim={"claim_id": "new"}, photos=analyses, index=_MemoryIndex(stored),
-        load_artifact=lambda c, p, chk, n: by_id[p].artifacts.get(n) if chk == check.name else None,
-        load_thumbnail=lambda c, p: by_id[p].thumb)
-    findings = check.assess_claim(ctx)
+    findings = _assess(check, [("old", "p-orig", original), ("new", "p-copy", copy), ("new", "p-other", unrelated)],
+                       "new")
     cross = [f for f in findings if f.code == "reused_photo.cross_claim"]
     assert len(cross) == 1
     f = cross[0]
@@ -298,23 +281,70 @@ def test_check_second_hop_links_a_crop_to_a_screenshot_of_the_same_photo():
     h, w = original.rgb.shape[:2]
     crop = decode_photo(_jpeg(np.ascontiguousarray(original.rgb[int(0.3 * h):, : int(0.7 * w)]), 80))
     shot = decode_photo(t_screenshot(Image.open(path).convert("RGB"), np.random.default_rng(1))[0])
-    check = ReusedPhotoCheck(use_embedding="off")
-    t0 = datetime(2025, 1, 1, tzinfo=UTC)
-    specs = [("A", "p-orig", original, t0), ("B", "p-shot", shot, t0), ("C", "p-crop", crop, t0)]
-    stored, analyses = [], []
-    for claim_id, photo_id, photo, when in specs:
-        info = PhotoInfo(photo_id=photo_id, claim_id=claim_id, stage="survey", role=None, sha256=photo_id,
-                         size_bytes=1, filename=None, uploaded_at=when)
-        res = check.analyse_photo(photo, info)
-        stored.append(_Stored(info, res.codes, res.artifacts, photo.thumbnail_jpeg()))
-        if claim_id == "C":
-            analyses.append(PhotoAnalysis(info=info, data={check.name: res.data}))
-    by_id = {s.info.photo_id: s for s in stored}
-    ctx = ClaimContext(
-        claim={"claim_id": "C"}, photos=analyses, index=_MemoryIndex(stored),
-        load_artifact=lambda c, p, chk, n: by_id[p].artifacts.get(n) if chk == check.name else None,
-        load_thumbnail=lambda c, p: by_id[p].thumb)
-    found = {f.evidence["matched_photo_id"]: f for f in check.assess_claim(ctx)}
+    specs = [("A", "p-orig", original), ("B", "p-shot", shot), ("C", "p-crop", crop)]
+    found = {f.evidence["matched_photo_id"]: f for f in _assess(ReusedPhotoCheck(use_embedding="off"), specs, "C")}
     assert set(found) == {"p-orig", "p-shot"}
     via = found["p-shot"].evidence["found_via"]
     assert via is None or via["photo_id"] == "p-orig"
+
+
+def test_merge_candidates_keeps_an_embedding_quota_beyond_the_hash_budget():
+    from claimlens.checks.reused_photo import KIND_QUOTA, merge_candidates
+
+    # 40 pHash hits all nearer (radius-normalised) than every embedding hit: without the quota the
+    # embedding's candidates (crops) would never be verified
+    phash = [(f"h{i:02d}", 0) for i in range(40)]
+    emb = [(f"e{i:02d}", 19) for i in range(15)] + [("h00", 20)]
+    out = merge_candidates({"phash64": phash, "emb64": emb}, max_verify=30,
+                           radius={"phash64": 16, "emb64": 20})
+    assert out[:30] == [f"h{i:02d}" for i in range(30)]
+    assert out[30:] == [f"e{i:02d}" for i in range(KIND_QUOTA["emb64"])]
+    assert len(out) == len(set(out))
+
+
+def test_merge_candidates_orders_by_radius_normalised_distance_across_kinds():
+    from claimlens.checks.reused_photo import merge_candidates
+
+    out = merge_candidates({"phash64": [("a", 8), ("b", 16)], "emb64": [("c", 2), ("b", 4)]},
+                           max_verify=3, radius={"phash64": 16, "emb64": 20})
+    assert out == ["c", "b", "a"]  # c: 2/21, b: min(16/17, 4/21), a: 8/17
+
+
+def _assess(check: ReusedPhotoCheck, specs: list[tuple[str, str, object]], claim: str) -> list:
+    """Analyse (claim_id, photo_id, decoded photo) in order, index them all, assess ``claim``."""
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    stored, analyses = [], []
+    for i, (claim_id, photo_id, photo) in enumerate(specs):
+        info = PhotoInfo(photo_id=photo_id, claim_id=claim_id, stage="survey", role=None, sha256=photo_id,
+                         size_bytes=1, filename=None, uploaded_at=t0.replace(month=1 + i))
+        res = check.analyse_photo(photo, info)
+        stored.append(_Stored(info, res.codes, res.artifacts, photo.thumbnail_jpeg()))
+        if claim_id == claim:
+            analyses.append(PhotoAnalysis(info=info, data={check.name: res.data}))
+    by_id = {s.info.photo_id: s for s in stored}
+    ctx = ClaimContext(
+        claim={"claim_id": claim}, photos=analyses, index=_MemoryIndex(stored),
+        load_artifact=lambda c, p, chk, n: by_id[p].artifacts.get(n) if chk == check.name else None,
+        load_thumbnail=lambda c, p: by_id[p].thumb)
+    return check.assess_claim(ctx)
+
+
+def test_embedding_finds_a_crop_that_no_hash_code_reaches():
+    from claimlens.vision.duplicates import EMBED_KIND, PHASH_KIND
+
+    original = _upscaled(_photos(1)[0])
+    h, w = original.rgb.shape[:2]
+    # 47 % of the area, off centre, other aspect ratio: 20 bits from every pHash window of the original
+    crop = decode_photo(_jpeg(np.ascontiguousarray(original.rgb[int(0.12 * h): int(0.82 * h),
+                                                                int(0.05 * w): int(0.72 * w)]), 80))
+    specs = [("old", "p-orig", original), ("new", "p-crop", crop)]
+    on = ReusedPhotoCheck()
+    fo, fc = (on.analyse_photo(p, PhotoInfo(photo_id="x", claim_id="x", stage="survey", role=None, sha256="x",
+                                           size_bytes=1, filename=None, uploaded_at=None)) for p in (original, crop))
+    assert min_hamming([int(c, 16) for c in fc.data["query_codes"][PHASH_KIND]], fo.codes[PHASH_KIND]) \
+        > RADIUS[PHASH_KIND]
+    assert EMBED_KIND in fc.codes
+    assert not _assess(ReusedPhotoCheck(use_embedding="off"), specs, "new")
+    found = [f for f in _assess(on, specs, "new") if f.code == "reused_photo.cross_claim"]
+    assert len(found) == 1 and found[0].evidence["matched_photo_id"] == "p-orig"
+    assert found[0].evidence["match_type"] == "partial_crop"
