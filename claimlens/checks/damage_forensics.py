@@ -66,15 +66,7 @@ def norm_part(name: str | None) -> str | None:
 
 def work_copy(photo: DecodedPhoto, side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
     """The shared reduced RGB copy (cached on the photo) and its scale (work px per photo px)."""
-    key = f"rgb{side}"
-    s = min(1.0, side / float(max(photo.height, photo.width)))
-    if key not in photo._cache:
-        if s < 1.0:
-            size = (max(1, round(photo.width * s)), max(1, round(photo.height * s)))
-            photo._cache[key] = cv2.resize(photo.rgb, size, interpolation=cv2.INTER_AREA)
-        else:
-            photo._cache[key] = photo.rgb
-    return photo._cache[key], s
+    return photo.rgb_at(side), min(1.0, side / float(max(photo.height, photo.width)))
 
 
 def _detect(work: np.ndarray) -> tuple[list[dict[str, Any]], str]:

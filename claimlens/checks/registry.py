@@ -6,6 +6,7 @@ import hashlib
 from functools import lru_cache
 
 from claimlens.checks.base import Check
+from claimlens.checks.damage_forensics import DamageForensicsCheck
 from claimlens.checks.exact_duplicate import ExactDuplicateCheck
 from claimlens.checks.integrity import MetadataForensicsCheck, RecaptureCheck, TamperCheck
 from claimlens.checks.metadata_timeline import MetadataTimelineCheck
@@ -20,6 +21,7 @@ CHECK_CLASSES: tuple[type[Check], ...] = (
     RecaptureCheck,
     TamperCheck,
     PlateVinCheck,
+    DamageForensicsCheck,
 )
 
 

@@ -85,6 +85,21 @@ class DecodedPhoto:
             self._cache[key] = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         return self._cache[key]
 
+    def rgb_at(self, max_side: int) -> np.ndarray:
+        """RGB copy whose longer side is at most ``max_side`` (area-averaged), cached per size; the photo
+        itself when it is already that small. Checks that work at a reduced scale share one copy."""
+        key = f"rgb{max_side}"
+        if key not in self._cache:
+            import cv2
+
+            scale = min(1.0, max_side / max(self.height, self.width))
+            small = self.rgb
+            if scale < 1.0:
+                size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+                small = cv2.resize(self.rgb, size, interpolation=cv2.INTER_AREA)
+            self._cache[key] = small
+        return self._cache[key]
+
     def thumbnail_jpeg(self, max_side: int = 640, quality: int = 80) -> bytes:
         """A small JPEG for reports and evidence images (area-averaged: fast and alias-free)."""
         import cv2
