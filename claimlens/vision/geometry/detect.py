@@ -82,7 +82,8 @@ def _find_wheels(small: np.ndarray, s: float, level: int, max_wheels: int) -> li
         if len(cnt) < 20:
             continue
         filled = np.zeros_like(comp)
-        cv2.drawContours(filled, [cnt], -1, 1, -1)
+        # the convex hull closes a tyre ring that mud or a kerb breaks at the bottom
+        cv2.drawContours(filled, [cv2.convexHull(cnt)], -1, 1, -1)
         fill_area = float(filled.sum())
         ellipse_fill = fill_area / (np.pi / 4 * bw * bh)
         rim = 1.0 - area / max(fill_area, 1.0)

@@ -1,11 +1,13 @@
 """The water / silt line on a car's body and its height, in the reference plane of a measurement.
 
 The photo is rectified into the reference plane (``Measurement.ground_h``: X mm, height mm above the ground)
-at 5 mm per pixel, so a water line (level in the world) becomes one row. For every row the step between a
-window below and a window above is scored per column: more texture below (silt speckle), more yellow-brown
-(b*) below, darker below; the row whose 70th-percentile step over the columns is highest is the line (a
-robust horizontal-line fit: a line spanning the car beats the car's own edges, which are short or change
-only brightness). Its height maps to the six levels of :data:`references.FLOOD_LEVELS`.
+at 5 mm per pixel, so a water line (level in the world) becomes one row. Per column and row, the mean colour
+of a window below is tested against the window above for a silt mix: below = (1 - a) above + a mud with
+0.15 < a < 0.9 and a small residual (the step points at a brown mud prior, whatever the paint, glass, tyre
+or rim above it). A row's support is the fraction of columns passing (a consensus / RANSAC-like fit of a
+horizontal line in the plane); the highest peak with at least 0.6 x the best support is the line (inside the
+silt, the car's own edges can pass too). Its height maps to the six levels of
+:data:`references.FLOOD_LEVELS`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from claimlens.vision.geometry.references import flood_level, level_interval
 
 MM_PER_PX = 5.0
 TOP_MM = 1600.0
-WINDOW = 4  # rows (2 cm) each side of a candidate line
-GAP = 3
-PERCENTILE = 60  # of the per-column steps: the line must show on ~40 % of the columns at least
-MIN_SCORE = 1.2  # below: no line found (measured on the generated flood suite's calibration seed)
+WINDOW = 6  # rows (3 cm) each side of a candidate line
+GAP = 3  # rows skipped each side (an edge's own blur)
+MUD_RGB = np.array([118, 95, 62], np.float32)  # silt brown (prior)
+ALPHA_RANGE = (0.15, 0.9)
+MAX_RESIDUAL = 0.4  # |d - a u| / |d|: the step must point at the mud colour
+MIN_STEP = 8.0  # grey levels
+MIN_SUPPORT = 0.2  # fraction of the columns that must show the step
+PEAK_RELATIVE = 0.6  # candidates: peaks >= 0.6 x the best; the highest wins (tuned on flood suite seed 0)
 
 
 @dataclass
@@ -60,44 +66,33 @@ def detect_flood_line(rgb: np.ndarray, m: Measurement) -> FloodLine:
     if m.ground_h is None:
         return FloodLine(False)
     rect, valid, _x0 = rectify(rgb, m)
-    lab = cv2.cvtColor(rect, cv2.COLOR_RGB2LAB).astype(np.float32)
-    bb = lab[..., 2]
-    # texture on the grey level (not Lab L*, whose slope amplifies sensor noise in dark paint and glass)
-    g = rect.astype(np.float32).mean(2)
-    mean = cv2.blur(g, (5, 5))
-    tex = np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
+    x = rect.astype(np.float32)
     k = np.ones((WINDOW, 1), np.float32) / WINDOW
-    # mean over the WINDOW rows above row r (rows r-WINDOW .. r-1) and below (r .. r+WINDOW-1)
-    # a gap of GAP rows each side keeps the texture of an edge itself (the 5 x 5 window) out of both sides
-    def above(x):
-        return np.roll(cv2.filter2D(x, -1, k, anchor=(0, WINDOW - 1), borderType=cv2.BORDER_REPLICATE), 1 + GAP, 0)
-
-    def below(x):
-        return np.roll(cv2.filter2D(x, -1, k, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE), -GAP, 0)
-
-    t_b, t_a = below(tex), above(tex)
-
-    # silt: below the line every surface (paint, glass, rim, tyre) is pulled towards the mud's yellow-brown
-    # (b* up) and mud-coloured pixels become frequent; an edge of the car's own shape (window against door,
-    # roof against sky) changes colour in no fixed direction and only over part of the car's length
-    aa = lab[..., 1]
-    mud = ((bb > 133) & (aa > 122) & (aa < 150) & (lab[..., 0] > 40)).astype(np.float32)
-    s = 0.5 * np.maximum(below(bb) - above(bb), 0) + 6.0 * (below(mud) - above(mud)) + \
-        0.15 * np.maximum(t_b - t_a, 0) / (t_a + 3.0)
+    # mean colour of WINDOW rows above and below row r, GAP rows away from it (an edge's own blur is skipped)
+    above = np.roll(cv2.filter2D(x, -1, k, anchor=(0, WINDOW - 1), borderType=cv2.BORDER_REPLICATE), 1 + GAP, 0)
+    below = np.roll(cv2.filter2D(x, -1, k, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE), -GAP, 0)
+    # silt mixes every surface with the mud's colour: below = (1 - a) * above + a * mud, 0 < a < 1
+    d = below - above
+    u = MUD_RGB - above
+    alpha = (d * u).sum(2) / ((u * u).sum(2) + 1e-6)
+    dn = np.linalg.norm(d, axis=2)
+    resid = np.linalg.norm(d - alpha[..., None] * u, axis=2) / (dn + 1e-6)
+    ok = (alpha > ALPHA_RANGE[0]) & (alpha < ALPHA_RANGE[1]) & (resid < MAX_RESIDUAL) & (dn > MIN_STEP)
     v = valid & np.roll(valid, WINDOW + GAP, 0) & np.roll(valid, -WINDOW - GAP, 0)
-    s = np.where(v, s, np.nan)
-    rows = s.shape[0]
-    cols_ok = np.isfinite(s).sum(1) >= 0.2 * s.shape[1]
-    prof = np.full(rows, 0.0)
-    with np.errstate(all="ignore"):
-        q = np.nanpercentile(np.where(cols_ok[:, None], s, np.nan), PERCENTILE, axis=1)
-    prof[cols_ok] = np.nan_to_num(q[cols_ok])
+    prof = (ok & v).sum(1) / np.maximum(v.sum(1), 1)
     prof[: WINDOW + GAP + 1] = 0
     prof[-WINDOW - GAP - 1:] = 0
-    r = int(np.argmax(prof))
+    prof = np.convolve(prof, np.ones(3) / 3, "same")
+    rows = len(prof)
+    best = float(prof.max())
+    if best < MIN_SUPPORT:
+        return FloodLine(False, score=best, profile=prof.tolist())
+    # the water line is the top of the silt: inside the silt the car's own edges can also pass the mix test,
+    # so take the highest strong peak rather than the strongest
+    peaks = [i for i in range(1, rows - 1) if prof[i] >= prof[i - 1] and prof[i] >= prof[i + 1]
+             and prof[i] >= max(MIN_SUPPORT, PEAK_RELATIVE * best)]
+    r = min(peaks) if peaks else int(np.argmax(prof))
     score = float(prof[r])
-    if score < MIN_SCORE:
-        return FloodLine(False, score=score, profile=prof.tolist())
     # sub-row: parabola through the peak
     if 0 < r < rows - 1:
         a, b, c = prof[r - 1], prof[r], prof[r + 1]
