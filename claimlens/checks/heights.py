@@ -37,6 +37,7 @@ from claimlens.vision.geometry.references import FLOOD_LEVELS, tyre_diameter_mm
 
 REFERENCE_PARTS = {"plate", "licence_plate", "license_plate", "wheel", "tyre", "tire", "scale_card", "tape"}
 OVERLAY_SIDE = 900
+LEVEL_WHAT = {lv: w for lv, w, _t in FLOOD_LEVELS}
 TAPE_SIGMA_CM = 1.0
 
 
@@ -64,8 +65,8 @@ def _marks_from(info: PhotoInfo, rgb: np.ndarray) -> tuple[list[Box], dict[str, 
                                  label=(d.get("label") if isinstance(d, dict) else getattr(d, "label", None))))
     except ImportError:
         pass
-    except Exception:  # noqa: BLE001 - a failing optional detector must not fail the heights check
-        pass
+    except Exception as exc:  # noqa: BLE001 - a failing optional detector must not fail the heights check
+        refs.setdefault("_errors", []).append((None, f"damage detector failed: {type(exc).__name__}"))
     return marks, refs
 
 
@@ -227,7 +228,7 @@ class HeightsCheck(Check):
                     findings.append(Finding(
                         code="flood.level_mismatch", severity=Severity.MEDIUM,
                         message=(f"The water line on the car is {fl['height_cm']:.0f} cm above the ground (level "
-                                 f"{fl['level']}: {dict((lv, w) for lv, w, _t in FLOOD_LEVELS)[fl['level']]}), but "
+                                 f"{fl['level']}: {LEVEL_WHAT[fl['level']]}), but "
                                  f"level {reported} was reported."),
                         photo_id=p.info.photo_id,
                         evidence={"rule": "|measured - reported| >= 2, or 1 with a confident measurement",

@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from claimlens.vision.geometry.references import FLOOD_LEVELS, flood_level, level_interval, tyre_diameter_mm
+from claimlens.vision.geometry.references import FLOOD_LEVELS, level_interval, tyre_diameter_mm
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 PLATES_DIR = SHARED_DATA / "plates_cn" / "crops_lprnet"
@@ -109,7 +109,7 @@ def finish(img, rng):
     img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.1))
     img = img + rng.normal(0, rng.uniform(1.5, 4.0), img.shape)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY,
+    _ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY,
                                                                          int(rng.integers(80, 96))])
     return buf.tobytes()
 
@@ -236,7 +236,6 @@ def heights_scene(rng, plates, damages, mark_range=None, no_ref=False):
         return None
     img = render_ground(cam, rng, shadow=(-halfw, halfw, -over - 2.8, 0.0))
     # far to near: side face (visible side), tyres, bonnet, face
-    body = np.dstack([np.full((64, 256, 3), colour * 0.8, np.uint8), np.full((64, 256), 255, np.uint8)])
     sx = halfw if pos[0] > halfw else -halfw
     if abs(pos[0]) > halfw:
         sppm = 100
@@ -268,10 +267,10 @@ def heights_scene(rng, plates, damages, mark_range=None, no_ref=False):
     face[..., 3] = 255
 
     def fy(y):  # metres above ground -> face texture row
-        return int(round((face_hi - y) * ppm))
+        return round((face_hi - y) * ppm)
 
     def fx(x):
-        return int(round((x + halfw) * ppm))
+        return round((x + halfw) * ppm)
 
     gy = rng.uniform(plate_h + 0.12, face_hi - 0.05)
     cv2.rectangle(face, (fx(-0.45), fy(gy + 0.08)), (fx(0.45), fy(gy - 0.02)), (30, 30, 34, 255), -1)  # grille
@@ -383,10 +382,10 @@ def side_texture(rng, dia, wb, colour, mud_h_cm=None, mark=None, damages=()):
     tex = np.zeros((th, tw, 4), np.uint8)
 
     def px(x):
-        return int(round((x - x0m) * ppm))
+        return round((x - x0m) * ppm)
 
     def py(y):
-        return int(round((ytop - y) * ppm))
+        return round((ytop - y) * ppm)
 
     sill = rng.uniform(0.15, 0.18)
     belt = rng.uniform(0.92, 1.0)

@@ -26,7 +26,7 @@ class Wheel:
     box: tuple[float, float, float, float] = field(default=(0, 0, 0, 0))
 
     def as_json(self) -> dict:
-        r = lambda v: round(float(v), 1)  # noqa: E731
+        r = lambda v: round(float(v), 1)
         return {"kind": self.kind, "centre": [r(v) for v in self.centre], "axes": [r(v) for v in self.axes],
                 "bottom": [r(v) for v in self.bottom], "top": [r(v) for v in self.top],
                 "box": [r(v) for v in self.box], "rim_fraction": round(self.rim_fraction, 3),
@@ -89,11 +89,11 @@ def _find_wheels(small: np.ndarray, s: float, level: int, max_wheels: int) -> li
         rim = 1.0 - area / max(fill_area, 1.0)
         if not (0.8 <= ellipse_fill <= 1.15) or rim < 0.12:
             continue
-        (ex, ey), (ea, eb), ang = cv2.fitEllipse(cnt.astype(np.float32) + np.array([x, y], np.float32))
+        (_ex, _ey), (ea, eb), ang = cv2.fitEllipse(cnt.astype(np.float32) + np.array([x, y], np.float32))
         # the rim (the brighter hole in the dark ring) marks the wheel centre; the arch gap around a tyre is
         # often as dark as the tyre, so the outer outline is not trusted for the top, only for the contact
         hole = (filled > 0) & (comp == 0)
-        hn, hl, hs, hc = cv2.connectedComponentsWithStats(hole.astype(np.uint8), 8)
+        hn, _hl, hs, hc = cv2.connectedComponentsWithStats(hole.astype(np.uint8), 8)
         if hn <= 1:
             continue
         j = 1 + int(np.argmax(hs[1:, cv2.CC_STAT_AREA]))
@@ -161,7 +161,6 @@ def find_front_tyres(rgb: np.ndarray, plate_corners: np.ndarray | None) -> list[
 
 def detect_plates(rgb: np.ndarray) -> list[dict]:
     """Plate corners from the Chinese plate localiser (TL, TR, BR, BL), refined on the plate edges."""
-    from claimlens.vision.plates.detector import PlateDetector
 
     det = _detector()
     bgr = np.ascontiguousarray(rgb[..., ::-1])
@@ -212,7 +211,7 @@ def refine_plate_corners(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray | N
     best = None
     for mask in (blue, green):
         m = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(m, 8)
+        n, lab, _stats, _ = cv2.connectedComponentsWithStats(m, 8)
         if n <= 1:
             continue
         overlaps = [((lab == i) & (quad > 0)).sum() for i in range(1, n)]

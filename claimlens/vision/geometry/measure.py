@@ -123,7 +123,7 @@ def _mark_json(box: Box, bottoms: np.ndarray, tops: np.ndarray, widths: np.ndarr
 def _direction(rgb: np.ndarray, box: Box, ground_h: np.ndarray | None) -> float | None:
     """Principal direction (degrees from the horizontal of the reference plane) of the mark's pixels: the
     pixels that differ most from the box's median colour, PCA of their plane coordinates."""
-    x1, y1, x2, y2 = (int(round(v)) for v in (box.x1, box.y1, box.x2, box.y2))
+    x1, y1, x2, y2 = (round(v) for v in (box.x1, box.y1, box.x2, box.y2))
     x1, y1 = max(0, x1), max(0, y1)
     crop = rgb[y1:y2, x1:x2].astype(np.float32)
     if crop.shape[0] < 4 or crop.shape[1] < 4:
@@ -151,7 +151,6 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
             scale_card: tuple[Box, float] | None = None, focal_px: float | None = None,
             n_samples: int = N_SAMPLES, seed: int = 0) -> Measurement:
     """Measure ``marks`` (image boxes) in one upright RGB photo. See the module doc for the references."""
-    h_img, w_img = rgb.shape[:2]
     rng = np.random.default_rng(seed)
     plate = None
     plate_info: dict[str, Any] = {}

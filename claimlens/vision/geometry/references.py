@@ -83,6 +83,6 @@ class Interval:
     lo: float
     hi: float
 
-    def gap(self, other: "Interval") -> float:
+    def gap(self, other: Interval) -> float:
         """Distance between two intervals (0 when they overlap)."""
         return max(0.0, max(self.lo, other.lo) - min(self.hi, other.hi))
