@@ -70,7 +70,7 @@ def _marks_from(info: PhotoInfo, rgb: np.ndarray) -> tuple[list[Box], dict[str, 
     return marks, refs
 
 
-def overlay(rgb: np.ndarray, res: dict[str, Any], title: str) -> bytes:
+def overlay(rgb: np.ndarray, res: dict[str, Any], title: str, flood: bool = False) -> bytes:
     """The photo with the ground line, the scale reference and the measured ranges in cm."""
     s = min(1.0, OVERLAY_SIDE / max(rgb.shape[:2]))
     img = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)[..., ::-1].copy()
@@ -93,7 +93,7 @@ def overlay(rgb: np.ndarray, res: dict[str, Any], title: str) -> bytes:
         if mk.get("bottom_cm") is not None:
             txt = f"{mk['bottom_cm']:.0f}-{mk['top_cm']:.0f} cm (+-{max(mk['bottom_sigma_cm'], mk['top_sigma_cm']):.0f})"
             cv2.putText(img, txt, (b[0], max(14, b[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 255), 2)
-    fl = res.get("flood") or {}
+    fl = (res.get("flood") or {}) if flood else {}
     if fl.get("found") and gh and ext:
         H = np.array(gh)
         pts = np.array([[ext[0], fl["height_cm"] * 10, 1], [ext[1], fl["height_cm"] * 10, 1]]) @ H.T
@@ -138,6 +138,8 @@ class HeightsCheck(Check):
         if m.status == "measured" or marks:
             title = f"{info.role or 'photo'} {_short(info.photo_id)}: {m.reference.get('kind', 'no scale reference')}"
             artifacts["overlay.jpg"] = overlay(rgb, data, title)
+        if fl is not None and fl.found:
+            artifacts["flood.jpg"] = overlay(rgb, data, f"water line {_short(info.photo_id)}", flood=True)
         return PhotoResult(data=data, artifacts=artifacts)
 
     # ------------------------------------------------------------------------------------------ claim
@@ -224,7 +226,7 @@ class HeightsCheck(Check):
                 p, fl = best
                 diff = abs(int(fl["level"]) - int(reported))
                 if diff >= 2 or (diff == 1 and fl.get("confident")):
-                    img = ctx.load_artifact(p.info.claim_id, p.info.photo_id, self.name, "overlay.jpg")
+                    img = ctx.load_artifact(p.info.claim_id, p.info.photo_id, self.name, "flood.jpg")
                     findings.append(Finding(
                         code="flood.level_mismatch", severity=Severity.MEDIUM,
                         message=(f"The water line on the car is {fl['height_cm']:.0f} cm above the ground (level "
