@@ -77,12 +77,7 @@ class DecodedPhoto:
         if key not in self._cache:
             import cv2
 
-            scale = min(1.0, max_side / max(self.height, self.width))
-            small = self.rgb
-            if scale < 1.0:
-                size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
-                small = cv2.resize(self.rgb, size, interpolation=cv2.INTER_AREA)
-            self._cache[key] = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+            self._cache[key] = cv2.cvtColor(self.rgb_at(max_side), cv2.COLOR_RGB2GRAY)
         return self._cache[key]
 
     def rgb_at(self, max_side: int) -> np.ndarray:
