@@ -1,7 +1,10 @@
 """``claimlens bench flood [DIR] [--suite] [--opt k=v]``: water/silt line level on a car (issue #7).
 
-DIR holds ``labels.csv`` (``image,level[,height_cm,tyre_code]``; level 1..6 as in ``docs/heights.md``).
-``--suite`` generates :func:`claimlens.datasets.heights_suite.generate_flood_suite` (``n``, ``seed``, ``keep``).
+DIR holds ``labels.csv`` (``image,level[,height_cm,tyre_code]``; level 1..6 as in ``docs/heights.md``; level
+0 = a clean car, scored only as ``false_line_rate_clean``). ``--suite`` generates
+:func:`claimlens.datasets.heights_suite.generate_flood_suite` (``n``, ``seed``, ``keep``, ``clean=1``: every 7th
+scene a clean car). Peer ``trivial_global_stats_loo``: a leave-one-out nearest-centroid level from global photo
+statistics (no line): a check that the suite has no level tell besides the line.
 The tyre code, when given, stands for an OCR read of the sidewall (wheel diameter); else the typical size.
 
 Metrics: ``level_accuracy`` (an image with no scale reference or no line found counts as wrong),
@@ -37,7 +40,8 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         else:
             tmp = tempfile.TemporaryDirectory(prefix="flood_suite_")
             folder = Path(tmp.name)
-        desc = generate_flood_suite(folder, int(options.get("n", 180)), int(options.get("seed", 0)))
+        desc = generate_flood_suite(folder, int(options.get("n", 180)), int(options.get("seed", 0)),
+                                    clean=options.get("clean", "0") == "1")
     if folder is None:
         raise SystemExit("usage: claimlens bench flood DIR | --suite")
     try:
@@ -48,12 +52,13 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             rows = list(csv.DictReader(f))
         if options.get("limit"):
             rows = rows[: int(options["limit"])]
-        out, times = [], []
+        out, times, feats = [], [], []
         for r in rows:
             p = folder / r["image"]
             if not p.is_file():
                 raise SystemExit(f"missing image listed in {path}: {p}")
             rgb = cv2.imread(str(p))[..., ::-1].copy()
+            feats.append(_global_stats(rgb))
             t0 = time.perf_counter()
             m = measure(rgb, [], tyre_mm=tyre_diameter_mm(r.get("tyre_code")))
             fl = detect_flood_line(rgb, m)
@@ -62,6 +67,9 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     finally:
         if tmp is not None:
             tmp.cleanup()
+    clean = [(r, s_, f) for r, s_, f in out if int(r["level"]) == 0]
+    baseline = _trivial_baseline(np.array(feats), [int(r["level"]) for r, _s, _f in out])
+    out = [(r, s_, f) for r, s_, f in out if int(r["level"]) != 0]
     truth = [int(r["level"]) for r, _s, _f in out]
     pred = [f.level if f.found else None for _r, _s, f in out]
     found = [p is not None for p in pred]
@@ -80,9 +88,41 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         "median_abs_error_cm": round(float(np.median(errs)), 2) if errs else None,
         "confusion": conf,
         "ms_per_image": round(1000 * statistics.mean(times), 1) if times else None,
+        "clean_images": len(clean),
+        "false_line_rate_clean": round(sum(f.found for _r, _s, f in clean) / len(clean), 4) if clean else None,
     }
     res: dict[str, Any] = {"bench": "flood", "dataset": str(dataset_dir or "generated"), "n_images": n,
-                           "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {}}
+                           "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics,
+                           "peers": {"trivial_global_stats_loo": {"level_accuracy": baseline}}}
     if desc:
         res["suite"] = desc
     return res
+
+
+def _global_stats(rgb: np.ndarray) -> np.ndarray:
+    """A trivial baseline's features (no line, no geometry): mean colour, saturation and texture of the
+    lower 60 % of the photo."""
+    small = cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA)[96:]
+    g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    sat = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)[..., 1].astype(np.float32)
+    tex = np.abs(g - cv2.blur(g, (3, 3)))
+    return np.r_[small.reshape(-1, 3).mean(0), sat.mean(), sat.std(), tex.mean(), g.std()]
+
+
+def _trivial_baseline(x: np.ndarray, y: list[int]) -> float | None:
+    """Leave-one-out nearest-centroid level from global photo statistics: if this came near the detector,
+    the suite would carry a level tell other than the line."""
+    ys = np.array(y)
+    keep = ys > 0
+    x, ys = x[keep], ys[keep]
+    if len(ys) < 12:
+        return None
+    z = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    ok = 0
+    for i in range(len(ys)):
+        m = np.ones(len(ys), bool)
+        m[i] = False
+        cents = {c: z[m & (ys == c)].mean(0) for c in np.unique(ys[m])}
+        pred = min(cents, key=lambda c: float(np.sum((z[i] - cents[c]) ** 2)))
+        ok += pred == ys[i]
+    return round(ok / len(ys), 4)

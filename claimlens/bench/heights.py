@@ -16,7 +16,8 @@ Metrics (per corner variant; the top-level keys are the ``detector`` variant, th
 (1-2, 2-3, 3-4 m) and per view; ``refusal_rate`` (no numbers asserted: no scale reference or no ground) and
 ``refusal_rate_no_reference`` (on images labelled reference=none: must be 1.0) and ``false_measure_rate``
 (numbers asserted on those); ``coverage_2sigma`` (true value within the reported 2 sigma);
-``consistency_accuracy`` over pairs where both sides were measured (``pairs_decided``) and
+``consistency_accuracy`` over *decided* pairs (both sides measured and, for a consistent verdict, an
+allowance < 20 cm: :data:`consistency.DECISIVE_GAP_CM`), ``decision_rate`` (decided / all pairs),
 ``consistency_accuracy_all`` counting undecided pairs as wrong; ``ms_per_image`` (analysis, decode excluded).
 """
 
@@ -119,7 +120,7 @@ def evaluate(folder: Path, rows: list[dict[str, str]], variant: str, tyre_mode: 
         by_image = {i["row"]["image"]: i for i in items}
         with open(pairs_path, encoding="utf-8-sig", newline="") as f:
             prs = list(csv.DictReader(f))
-        decided, correct, tp, fp, n_incons = 0, 0, 0, 0, 0
+        decided, correct, tp, fp, n_incons, measured_both, correct_any = 0, 0, 0, 0, 0, 0, 0
         for p in prs:
             a, b = by_image.get(p["image_a"]), by_image.get(p["image_b"])
             truth = p["consistent"].strip() == "1"
@@ -127,12 +128,20 @@ def evaluate(folder: Path, rows: list[dict[str, str]], variant: str, tyre_mode: 
             if not (a and b and a["measured"] and b["measured"]):
                 continue
             res = compare_ranges((a["bottom"], a["top"], a["sb"], a["st"]), (b["bottom"], b["top"], b["sb"], b["st"]))
+            measured_both += 1
+            correct_any += res["consistent"] == truth
+            if not res["decided"]:
+                continue
             decided += 1
             correct += res["consistent"] == truth
             tp += (not res["consistent"]) and not truth
             fp += (not res["consistent"]) and truth
         out["consistency_accuracy"] = round(correct / decided, 4) if decided else None
         out["consistency_accuracy_all"] = round(correct / len(prs), 4) if prs else None
+        out["decision_rate"] = round(decided / len(prs), 4) if prs else None
+        out["pairs_measured_both"] = measured_both
+        out["consistency_accuracy_measured_undecided_as_verdict"] = (
+            round(correct_any / measured_both, 4) if measured_both else None)
         out["pairs"] = len(prs)
         out["pairs_decided"] = decided
         out["inconsistent_recall"] = round(tp / n_incons, 4) if n_incons else None

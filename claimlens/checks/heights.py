@@ -35,6 +35,9 @@ from claimlens.vision.geometry.consistency import compare_ranges
 from claimlens.vision.geometry.flood import detect_flood_line
 from claimlens.vision.geometry.references import FLOOD_LEVELS, tyre_diameter_mm
 
+ANALYSIS_SIDE = 1600  # the photo's shared reduced copy: 1600 px keeps a 440 mm plate at 3 m ~ 100 px wide
+SKIP_ROLES = {"plate", "vin", "registration"}  # close-ups: no mark with a ground to measure
+SKIP_STAGES = {"document"}
 REFERENCE_PARTS = {"plate", "licence_plate", "license_plate", "wheel", "tyre", "tire", "scale_card", "tape"}
 OVERLAY_SIDE = 900
 LEVEL_WHAT = {lv: w for lv, w, _t in FLOOD_LEVELS}
@@ -45,9 +48,10 @@ def _short(pid: str) -> str:
     return pid[:8]
 
 
-def _marks_from(info: PhotoInfo, rgb: np.ndarray) -> tuple[list[Box], dict[str, Any]]:
+def _marks_from(info: PhotoInfo, rgb: np.ndarray, regions: list[dict] | None = None
+                ) -> tuple[list[Box], dict[str, Any]]:
     marks, refs = [], {}
-    for r in info.regions or []:
+    for r in (info.regions or []) if regions is None else regions:
         part = (r.get("part") or "damage").strip().lower()
         base = part.split(":")[0]
         box = Box(float(r["x1"]), float(r["y1"]), float(r["x2"]), float(r["y2"]), "region", part)
@@ -111,8 +115,16 @@ class HeightsCheck(Check):
     version = "1"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
-        rgb = photo.rgb
-        marks, refs = _marks_from(info, rgb)
+        if info.role in SKIP_ROLES or info.stage in SKIP_STAGES:  # close-ups of a plate/VIN, documents
+            return PhotoResult(data={"status": "skipped", "reason": f"role {info.role} / stage {info.stage}",
+                                     "marks": [], "flood": {"found": False}, "role": info.role})
+        # one shared reduced copy (DecodedPhoto.rgb_at): pixel coordinates in the result are of this copy,
+        # ``pixel_scale`` x the photo's
+        rgb = photo.rgb_at(ANALYSIS_SIDE)
+        scale = rgb.shape[1] / photo.rgb.shape[1]
+        info_regions = [dict(r, x1=float(r["x1"]) * scale, y1=float(r["y1"]) * scale, x2=float(r["x2"]) * scale,
+                             y2=float(r["y2"]) * scale) for r in (info.regions or [])]
+        marks, refs = _marks_from(info, rgb, info_regions)
         plate_corners = None
         if "plate" in refs or "licence_plate" in refs or "license_plate" in refs:
             box = (refs.get("plate") or refs.get("licence_plate") or refs.get("license_plate"))[0][0]
@@ -134,6 +146,7 @@ class HeightsCheck(Check):
         fl = detect_flood_line(rgb, m) if m.ground_h is not None else None
         data["flood"] = fl.as_json() if fl else {"found": False}
         data["role"] = info.role
+        data["pixel_scale"] = round(scale, 6)
         artifacts = {}
         if m.status == "measured" or marks:
             title = f"{info.role or 'photo'} {_short(info.photo_id)}: {m.reference.get('kind', 'no scale reference')}"

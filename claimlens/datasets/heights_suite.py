@@ -372,12 +372,13 @@ def generate_heights_suite(out: Path, n: int = 240, seed: int = 0) -> dict:
 # -------------------------------------------------------------------------------------------- flood scene
 
 
-def side_texture(rng, dia, wb, colour, mud_h_cm=None, mark=None, damages=()):
-    """The car's side as one RGBA texture (200 px per metre, X from -wb/2-1 to wb/2+1 m, heights 0-1.5 m):
-    underbody, body, sill, windows, pillars, door gaps, arches, tyres with rims; optional mud below
-    ``mud_h_cm`` and a damage mark ``(x_centre, width, bottom, top)`` in metres."""
+def side_texture(rng, dia, wb, colour, mud_h_cm=None, mark=None, damages=(), roof_top=1.48, mud=None):
+    """The car's side as one RGBA texture (200 px per metre, X from -wb/2-1 to wb/2+1 m, heights 0 to
+    ``roof_top`` + 2 cm): underbody, body, sill, windows, pillars, door gaps, arches, tyres with rims; optional
+    mud below ``mud_h_cm`` (colour ``mud`` or a random brown) and a damage mark ``(x_centre, width, bottom,
+    top)`` in metres."""
     ppm = 200
-    x0m, x1m, ytop = -wb / 2 - 1.0, wb / 2 + 1.0, 1.5
+    x0m, x1m, ytop = -wb / 2 - 1.0, wb / 2 + 1.0, max(1.5, roof_top + 0.02)
     tw, th = int((x1m - x0m) * ppm), int(ytop * ppm)
     tex = np.zeros((th, tw, 4), np.uint8)
 
@@ -393,10 +394,12 @@ def side_texture(rng, dia, wb, colour, mud_h_cm=None, mark=None, damages=()):
     cv2.rectangle(tex, (px(x0m + 0.05), py(belt)), (px(x1m - 0.05), py(sill)), tuple(int(v) for v in colour) + (255,), -1)
     cv2.rectangle(tex, (px(x0m + 0.05), py(sill + 0.07)), (px(x1m - 0.05), py(sill)),
                   tuple(int(v * 0.7) for v in colour) + (255,), -1)
-    cv2.rectangle(tex, (px(-1.15), py(1.38)), (px(1.1), py(belt)), (45, 55, 65, 255), -1)
-    cv2.rectangle(tex, (px(-1.25), py(1.48)), (px(1.2), py(1.38)), tuple(int(v) for v in colour) + (255,), -1)
+    roof_lo = roof_top - 0.10
+    cv2.rectangle(tex, (px(-1.15), py(roof_lo)), (px(1.1), py(belt)), (45, 55, 65, 255), -1)
+    cv2.rectangle(tex, (px(-1.25), py(roof_top)), (px(1.2), py(roof_lo)), tuple(int(v) for v in colour) + (255,), -1)
     for x in (-0.05, -1.15, 1.1):  # pillars
-        cv2.rectangle(tex, (px(x), py(1.38)), (px(x + 0.08), py(belt)), tuple(int(v) for v in colour) + (255,), -1)
+        cv2.rectangle(tex, (px(x), py(roof_lo)), (px(x + 0.08), py(belt)), tuple(int(v) for v in colour) + (255,),
+                      -1)
     for x in (-0.45, 0.65):  # door gaps
         cv2.line(tex, (px(x), py(belt)), (px(x), py(sill + 0.02)), (40, 40, 40, 255), 2)
     if mark is not None:
@@ -417,7 +420,8 @@ def side_texture(rng, dia, wb, colour, mud_h_cm=None, mark=None, damages=()):
             cv2.line(tex, (px(cx), py(dia / 2)), (ex, ey), (rim - 60,) * 3 + (255,), max(2, int(0.02 * ppm)))
     if mud_h_cm is not None:
         hl = py(mud_h_cm / 100)
-        mud = np.array(rng.uniform([95, 75, 45], [140, 115, 80]), np.float32)
+        mud = np.array(rng.uniform([95, 75, 45], [140, 115, 80]), np.float32) if mud is None else \
+            np.asarray(mud, np.float32)
         alpha = rng.uniform(0.35, 0.6)
         below = tex[hl:, :, :3].astype(np.float32)
         speck = rng.normal(0, 14, below.shape[:2])[..., None]
@@ -480,15 +484,36 @@ def side_heights_scene(rng, damages, mark_range):
                   "focal_px": round(float(cam.K[0, 0]), 1)}
 
 
-def flood_scene(rng, level):
+# Silt colours of the flood suite (RGB): brown, ochre, grey, dark grey-brown, reddish clay, pale beige. The
+# detector may not assume a colour.
+MUD_COLOURS = ((118, 95, 62), (150, 125, 70), (120, 118, 112), (80, 72, 60), (140, 92, 66), (175, 165, 140))
+# Well-posedness: the level of a line closer than this to a level boundary cannot be told from a photo
+# whose only scale is the wheel (typical tyre 650 +- 30 mm when the size code is unread: up to ~9 % off),
+# so lines are generated at least BOUNDARY_MARGIN_CM + BOUNDARY_MARGIN_REL x the boundary away from it.
+BOUNDARY_MARGIN_CM = 2.0
+BOUNDARY_MARGIN_REL = 0.05
+LEVEL1_MIN_CM = 8.0  # a level-1 line below ~8 cm leaves no visible stain band (tyre bottoms, underbody)
+
+
+def flood_height_range(level: int, roof_top_cm: float) -> tuple[float, float]:
     lo, hi = level_interval(level)
-    hi = min(hi, 149.0)
-    h_cm = rng.uniform(lo + 1.0, hi - 1.0) if level != 1 else rng.uniform(5.0, 15.0)
+    lo = LEVEL1_MIN_CM if level == 1 else lo * (1 + BOUNDARY_MARGIN_REL) + BOUNDARY_MARGIN_CM
+    hi = roof_top_cm - 4.0 if level == 6 else hi * (1 - BOUNDARY_MARGIN_REL) - BOUNDARY_MARGIN_CM
+    return lo, hi
+
+
+def flood_scene(rng, level):
+    # cars 1.45-1.62 m tall (sedans to SUVs); a level-6 (roof) line needs a roof above ~1.53 m to be a line
+    # on the car at all (else the whole car is silted and there is no line to see)
+    roof_top = rng.uniform(1.55, 1.62) if level == 6 else rng.uniform(1.45, 1.62)
+    lo, hi = flood_height_range(level, roof_top * 100)
+    h_cm = rng.uniform(lo, hi)
     colour = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32)
+    mud = np.array(MUD_COLOURS[int(rng.integers(len(MUD_COLOURS)))], np.float32) + rng.normal(0, 8, 3)
     tyre = TYRES[int(rng.integers(len(TYRES)))]
     dia = tyre_diameter_mm(tyre) / 1000
     wb = rng.uniform(2.55, 2.85)
-    tex, (x0m, x1m, ytop) = side_texture(rng, dia, wb, colour, mud_h_cm=h_cm)
+    tex, (x0m, x1m, ytop) = side_texture(rng, dia, wb, colour, mud_h_cm=h_cm, roof_top=roof_top, mud=mud)
     tw, th = tex.shape[1], tex.shape[0]
     for _attempt in range(40):
         dist = rng.uniform(2.8, 4.8)
@@ -498,7 +523,9 @@ def flood_scene(rng, level):
         target = np.array([rng.uniform(-0.3, 0.3), rng.uniform(0.5, 0.8), 0])
         f = rng.uniform(0.68, 0.86) * W
         cam = Camera(pos, target, f, rng.uniform(-3, 3))
-        must = [[-wb / 2 - dia, 0, 0], [wb / 2 + dia, 0, 0], [-wb / 2, 1.45, 0], [wb / 2, 1.45, 0]]
+        # the whole car, roof included, is in the frame (a roof line needs the roof)
+        must = [[-wb / 2 - dia, 0, 0], [wb / 2 + dia, 0, 0], [-wb / 2, roof_top + 0.02, 0],
+                [wb / 2, roof_top + 0.02, 0]]
         pts, z = cam.project(np.array(must))
         if (z > 0.3).all() and (pts[:, 0] > 20).all() and (pts[:, 0] < W - 20).all() and \
                 (pts[:, 1] > 20).all() and (pts[:, 1] < H - 20).all():
@@ -508,10 +535,29 @@ def flood_scene(rng, level):
     img = render_ground(cam, rng, shadow=(x0m + 0.2, x1m - 0.2, -1.8, 0.0))
     composite(img, tex, cam.quad_h([x0m, ytop, 0], [1, 0, 0], [0, -1, 0], x1m - x0m, ytop, tw, th))
     jpeg = finish(img, rng)
-    return jpeg, {"level": level, "height_cm": round(h_cm, 2), "tyre": tyre, "distance_m": round(dist, 3)}
+    return jpeg, {"level": level, "height_cm": round(h_cm, 2), "tyre": tyre, "distance_m": round(dist, 3),
+                  "roof_cm": round(roof_top * 100, 1), "mud_rgb": " ".join(f"{v:.0f}" for v in mud)}
 
 
-def generate_flood_suite(out: Path, n: int = 180, seed: int = 0) -> dict:
+def clean_scene(rng):
+    """A clean car (no silt) in the flood suite's geometry: for the false-line rate."""
+    roof_top = rng.uniform(1.45, 1.62)
+    colour = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32)
+    tyre = TYRES[int(rng.integers(len(TYRES)))]
+    dia = tyre_diameter_mm(tyre) / 1000
+    wb = rng.uniform(2.55, 2.85)
+    tex, (x0m, x1m, ytop) = side_texture(rng, dia, wb, colour, roof_top=roof_top)
+    cam, _pos = side_camera(rng, wb, dia, (2.8, 4.8))
+    if cam is None:
+        return None
+    img = render_ground(cam, rng, shadow=(x0m + 0.2, x1m - 0.2, -1.8, 0.0))
+    composite(img, tex, cam.quad_h([x0m, ytop, 0], [1, 0, 0], [0, -1, 0], x1m - x0m, ytop, tex.shape[1],
+                                   tex.shape[0]))
+    return finish(img, rng), {"level": 0, "height_cm": "", "tyre": tyre, "distance_m": ""}
+
+
+def generate_flood_suite(out: Path, n: int = 180, seed: int = 0, clean: bool = False) -> dict:
+    """n scenes, levels 1..6 in turn; with ``clean`` every 7th scene is a clean car (level 0: no line)."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rows = []
@@ -519,7 +565,7 @@ def generate_flood_suite(out: Path, n: int = 180, seed: int = 0) -> dict:
     while len(rows) < n:
         rng = np.random.default_rng([seed, k, 13])
         level = 1 + k % 6
-        sc = flood_scene(rng, level)
+        sc = flood_scene(rng, level) if k % 7 != 6 or not clean else clean_scene(rng)
         k += 1
         if sc is None:
             continue
@@ -527,9 +573,10 @@ def generate_flood_suite(out: Path, n: int = 180, seed: int = 0) -> dict:
         name = f"images/f{k:04d}.jpg"
         (out / name).write_bytes(jpeg)
         rows.append({"image": name, "level": lab["level"], "height_cm": lab["height_cm"],
-                     "tyre_code": lab["tyre"] if k % 2 == 0 else "", "distance_m": lab["distance_m"]})
+                     "tyre_code": lab["tyre"] if k % 2 == 0 else "", "distance_m": lab["distance_m"],
+                     "roof_cm": lab.get("roof_cm", ""), "mud_rgb": lab.get("mud_rgb", "")})
     with open(out / "labels.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, ["image", "level", "height_cm", "tyre_code", "distance_m"])
+        w = csv.DictWriter(f, ["image", "level", "height_cm", "tyre_code", "distance_m", "roof_cm", "mud_rgb"])
         w.writeheader()
         w.writerows(rows)
     return {"kind": "flood", "n_images": len(rows), "seed": seed, "levels": [lv for lv, _w, _t in FLOOD_LEVELS]}

@@ -64,7 +64,10 @@ def test_consistency_rule():
     assert compare_ranges((40, 55, 2, 2), (45, 60, 2, 2))["consistent"]
     assert compare_ranges((40, 55, 2, 2), (60, 70, 2, 2))["consistent"]  # 5 cm gap: dive + load
     assert not compare_ranges((40, 55, 2, 2), (80, 95, 2, 2))["consistent"]
-    assert compare_ranges((40, 55, 15, 15), (80, 95, 15, 15))["consistent"]  # too uncertain to say
+    vague = compare_ranges((40, 55, 15, 15), (80, 95, 15, 15))
+    assert vague["consistent"] and not vague["decided"]  # too uncertain to say: not a decision
+    assert compare_ranges((40, 55, 2, 2), (45, 60, 2, 2))["decided"]
+    assert compare_ranges((40, 55, 2, 2), (80, 95, 2, 2))["decided"]
 
 
 def _ctx(photos, claim):
@@ -120,3 +123,49 @@ def test_flood_level_mismatch_rule():
     assert check.assess_claim(_ctx(photos, {"loss_type": "flood", "flood_level": 4})) == []
     fl["flood"]["confident"] = False
     assert check.assess_claim(_ctx(photos, {"loss_type": "flood", "flood_level": 3})) == []
+
+
+def _flood_read(jpeg, tyre):
+    from claimlens.vision.geometry.flood import detect_flood_line
+
+    rgb = decode_photo(jpeg).rgb
+    m = measure(rgb, [], detect_plate=False, tyre_mm=tyre_diameter_mm(tyre))
+    assert m.status == "measured" and m.reference["kind"] == "wheels"
+    return detect_flood_line(rgb, m)
+
+
+@pytest.mark.parametrize("level,seed", [(3, 13), (5, 17)])
+def test_flood_line_level_on_rendered_silt_any_colour(level, seed):
+    rng = np.random.default_rng([seed, 13])
+    jpeg, lab = hs.flood_scene(rng, level)
+    fl = _flood_read(jpeg, lab["tyre"])
+    assert fl.found and fl.level == level
+    assert fl.height_cm == pytest.approx(lab["height_cm"], abs=6.0)
+
+
+def test_no_flood_line_on_a_clean_car():
+    rng = np.random.default_rng([21, 13])
+    jpeg, lab = hs.clean_scene(rng)
+    assert not _flood_read(jpeg, lab["tyre"]).found
+
+
+def test_flood_suite_is_well_posed():
+    for level in range(1, 7):
+        lo, hi = hs.flood_height_range(level, 158.0)
+        blo, bhi = level_interval(level)
+        assert blo < lo < hi < bhi  # lines keep a margin from the level boundaries
+    assert hs.flood_height_range(6, 158.0)[1] <= 154.0  # a roof line leaves clean roof above it
+
+
+def test_heights_check_skips_plate_closeups_and_works_on_the_shared_copy():
+    rng = np.random.default_rng([3, 1])
+    jpeg, lab = hs.side_heights_scene(rng, [], (0.42, 0.55))
+    photo = decode_photo(jpeg)
+    check = HeightsCheck()
+    skipped = check.analyse_photo(photo, _info("p", "plate"))
+    assert skipped.data["status"] == "skipped" and not skipped.artifacts
+    x1, y1, x2, y2 = (float(v) for v in lab["mark_box"].split())
+    res = check.analyse_photo(photo, _info("d", "damage", [{"x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                                                            "part": "scratch"}]))
+    assert res.data["pixel_scale"] == pytest.approx(1.0)  # a 1600 px photo is its own shared copy
+    assert res.data["status"] == "measured"

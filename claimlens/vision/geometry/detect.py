@@ -51,23 +51,45 @@ def dark_mask(rgb_small: np.ndarray, level: int = 55) -> np.ndarray:
     return cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
 
 
+def relative_dark_mask(rgb_small: np.ndarray, contrast: float) -> np.ndarray:
+    """Pixels darker than their neighbourhood (a window ~1/6 of the image) by ``contrast`` x its mean: a
+    tyre under silt or dust is no longer near-black, but it stays darker than the rim and the body."""
+    g = cv2.cvtColor(rgb_small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    k = max(15, (max(g.shape) // 6) | 1)
+    mean = cv2.blur(g, (k, k))
+    m = (g < mean * (1 - contrast) - 6).astype(np.uint8)
+    return cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+
+
+def _plausible_pair(ws: list[Wheel]) -> bool:
+    """Two side wheels of one car: similar heights in pixels (perspective at most ~2x) and both bigger than
+    a sliver."""
+    if len(ws) < 2:
+        return False
+    a, b = sorted(sorted(ws, key=lambda w: -w.axes[0] * w.axes[1])[:2], key=lambda w: w.centre[0])
+    ha, hb = abs(a.bottom[1] - a.top[1]), abs(b.bottom[1] - b.top[1])
+    return 0.5 <= ha / max(hb, 1e-6) <= 2.0 and abs(a.centre[0] - b.centre[0]) > 1.2 * max(ha, hb)
+
+
 def find_wheels(rgb: np.ndarray, max_wheels: int = 4) -> list[Wheel]:
     """Side-view wheels: dark, roughly elliptical blobs with a brighter rim inside, in the lower image.
-    Darkness thresholds are tried from strict to loose until two wheels are found."""
+    Darkness thresholds are tried from strict to loose, then relative darkness (silted tyres), until two
+    wheels of one car (similar size) are found."""
     small, s = _work(rgb)
     best: list[Wheel] = []
-    for level in DARK_LEVELS:
-        found = _find_wheels(small, s, level, max_wheels)
-        if len(found) > len(best):
-            best = found
-        if len(best) >= 2:
-            break
+    masks = [("abs", lv) for lv in DARK_LEVELS] + [("rel", c) for c in (0.25, 0.15)]
+    for kind, lv in masks:
+        m = dark_mask(small, lv) if kind == "abs" else relative_dark_mask(small, lv)
+        found = _find_wheels(small, s, m, max_wheels)
+        if _plausible_pair(found):
+            return found
+        if kind == "abs" and len(found) > len(best) and len(found) < 2:
+            best = found  # relative darkness alone is too loose for a single-wheel reference
     return best
 
 
-def _find_wheels(small: np.ndarray, s: float, level: int, max_wheels: int) -> list[Wheel]:
+def _find_wheels(small: np.ndarray, s: float, m: np.ndarray, max_wheels: int) -> list[Wheel]:
     h, w = small.shape[:2]
-    m = dark_mask(small, level)
     n, lab, stats, _c = cv2.connectedComponentsWithStats(m, 8)
     out: list[Wheel] = []
     for i in range(1, n):

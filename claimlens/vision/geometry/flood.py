@@ -12,6 +12,7 @@ silt, the car's own edges can pass too). Its height maps to the six levels of
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +23,19 @@ from claimlens.vision.geometry.measure import Measurement
 from claimlens.vision.geometry.references import flood_level, level_interval
 
 MM_PER_PX = 5.0
-TOP_MM = 1600.0
+TOP_MM = 2000.0
 WINDOW = 6  # rows (3 cm) each side of a candidate line
 GAP = 3  # rows skipped each side (an edge's own blur)
 MUD_RGB = np.array([118, 95, 62], np.float32)  # silt brown (prior)
 ALPHA_RANGE = (0.15, 0.9)
 MAX_RESIDUAL = 0.4  # |d - a u| / |d|: the step must point at the mud colour
 MIN_STEP = 8.0  # grey levels
+TEXTURE_RATIO = 1.4  # median texture energy below / above a stain line
+TEX_FLOOR = 1.3  # texture energy added to both (sensor noise floor)
+MIN_LINE_MM = 60.0
+LONG = 16  # rows (8 cm) of the median window below a candidate line
+LONG_ABOVE = 8  # rows (4 cm) above it: a roof line leaves only a few cm of clean roof
+MIN_COLOUR_FRAC = 0.3  # fraction of the columns whose colour steps at the line
 MIN_SUPPORT = 0.2  # fraction of the columns that must show the step
 PEAK_RELATIVE = 0.6  # candidates: peaks >= 0.6 x the best; the highest wins (tuned on flood suite seed 0)
 
@@ -48,59 +55,98 @@ class FloodLine:
                 "confident": self.confident, "score": round(self.score, 3)}
 
 
-def rectify(rgb: np.ndarray, m: Measurement) -> tuple[np.ndarray, np.ndarray, float]:
-    x0, x1 = m.plane_extent_mm or (-1000.0, 1000.0)
-    w = int((x1 - x0) / MM_PER_PX)
+def _plane_to_image(m: Measurement, scale: float) -> np.ndarray:
+    """Plane (X mm, height mm) -> image homography for an image ``scale`` x the measured photo."""
+    return np.diag([scale, scale, 1.0]) @ m.ground_h
+
+
+def rectify(img: np.ndarray, m: Measurement, scale: float = 1.0, x_range: tuple[float, float] | None = None,
+            interp: int = cv2.INTER_AREA) -> tuple[np.ndarray, np.ndarray, float]:
+    x0, x1 = x_range or m.plane_extent_mm or (-1000.0, 1000.0)
+    w = max(8, int((x1 - x0) / MM_PER_PX))
     h = int(TOP_MM / MM_PER_PX)
     # rectified pixel (u, v) -> plane (x0 + u*s, TOP - v*s) -> image
     a = np.array([[MM_PER_PX, 0, x0], [0, -MM_PER_PX, TOP_MM], [0, 0, 1.0]])
-    mtx = m.ground_h @ a
-    out = cv2.warpPerspective(rgb, mtx, (w, h), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+    mtx = _plane_to_image(m, scale) @ a
+    out = cv2.warpPerspective(img, mtx, (w, h), flags=interp | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    valid = cv2.warpPerspective(np.full(rgb.shape[:2], 255, np.uint8), mtx, (w, h),
+    valid = cv2.warpPerspective(np.full(img.shape[:2], 255, np.uint8), mtx, (w, h),
                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0) > 0
     return out, valid, x0
 
 
-def detect_flood_line(rgb: np.ndarray, m: Measurement) -> FloodLine:
+def _car_columns(m: Measurement) -> tuple[float, float] | None:
+    """X range (plane mm) that is surely the car's side: between the wheels' centres +- 0.6 m (overhangs are
+    ~0.8-1.0 m: the background beside the car stays out). Wheels reference only (X unit: 2.7 m wheelbase)."""
+    if m.reference.get("kind") != "wheels":
+        return None
+    return (-600.0, 2700.0 + 600.0)
+
+
+def texture_map(rgb: np.ndarray) -> np.ndarray:
+    """Local texture energy: |grey - its 5x5 box mean| (float32)."""
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.absdiff(g, cv2.blur(g, (5, 5)))
+
+
+def detect_flood_line(rgb: np.ndarray, m: Measurement, scale: float = 1.0) -> FloodLine:
+    """``rgb``: the photo, or a reduced copy ``scale`` x its size (``m`` was measured on the full photo)."""
     if m.ground_h is None:
         return FloodLine(False)
-    rect, valid, _x0 = rectify(rgb, m)
+    xr = _car_columns(m)
+    rect, valid, _x0 = rectify(rgb, m, scale, xr)
+    tex, _v, _ = rectify(texture_map(rgb), m, scale, xr)
     x = rect.astype(np.float32)
+    t = tex.astype(np.float32)
+    cols = valid.any(0)
+    if cols.sum() < 8:
+        return FloodLine(False)
+    x, t, valid = x[:, cols], t[:, cols], valid[:, cols]
+    rows = x.shape[0]
+    # 1-D profile over rows: the median texture across the car's columns (robust to wheels, pillars, gaps)
+    tm = np.where(valid, t, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        tprof = np.nanmedian(tm, axis=1)
+    tprof = np.nan_to_num(tprof, nan=0.0)
+    # colour step per column between the windows above and below (box means), for the colour requirement
     k = np.ones((WINDOW, 1), np.float32) / WINDOW
-    # mean colour of WINDOW rows above and below row r, GAP rows away from it (an edge's own blur is skipped)
     above = np.roll(cv2.filter2D(x, -1, k, anchor=(0, WINDOW - 1), borderType=cv2.BORDER_REPLICATE), 1 + GAP, 0)
     below = np.roll(cv2.filter2D(x, -1, k, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE), -GAP, 0)
-    # silt mixes every surface with the mud's colour: below = (1 - a) * above + a * mud, 0 < a < 1
-    d = below - above
-    u = MUD_RGB - above
-    alpha = (d * u).sum(2) / ((u * u).sum(2) + 1e-6)
-    dn = np.linalg.norm(d, axis=2)
-    resid = np.linalg.norm(d - alpha[..., None] * u, axis=2) / (dn + 1e-6)
-    ok = (alpha > ALPHA_RANGE[0]) & (alpha < ALPHA_RANGE[1]) & (resid < MAX_RESIDUAL) & (dn > MIN_STEP)
+    dn = np.linalg.norm(below - above, axis=2)
     v = valid & np.roll(valid, WINDOW + GAP, 0) & np.roll(valid, -WINDOW - GAP, 0)
-    prof = (ok & v).sum(1) / np.maximum(v.sum(1), 1)
-    prof[: WINDOW + GAP + 1] = 0
-    prof[-WINDOW - GAP - 1:] = 0
-    prof = np.convolve(prof, np.ones(3) / 3, "same")
-    rows = len(prof)
-    best = float(prof.max())
-    if best < MIN_SUPPORT:
+    colour_frac = ((dn > MIN_STEP) & v).sum(1) / np.maximum(v.sum(1), 1)
+    colour_frac = np.maximum.reduce([colour_frac, np.roll(colour_frac, 1), np.roll(colour_frac, -1)])
+    # robust 1-D change point: median texture of LONG rows below vs above (edges are single-row spikes
+    # that the medians ignore); the stain is the top of a sustained rise of texture with a colour step
+    ratio = np.zeros(rows, np.float32)
+    pad = np.concatenate([tprof, np.full(LONG + 2, np.nan)])
+    med_a = np.median(np.lib.stride_tricks.sliding_window_view(tprof, LONG_ABOVE), axis=1)  # rows i..i+LA-1
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med_b = np.nanmedian(np.lib.stride_tricks.sliding_window_view(pad, LONG), axis=1)
+    r = np.arange(LONG_ABOVE + 2, rows - 6)
+    ta = med_a[r - 2 - LONG_ABOVE]
+    tb = med_b[r + 2]
+    ratio[r] = (tb + TEX_FLOOR) / (ta + TEX_FLOOR)
+    score = np.where(colour_frac >= MIN_COLOUR_FRAC, ratio, 0.0)
+    # below ~6 cm the plane shows the ground between the tyres (its own texture): no line is read there
+    score[int((TOP_MM - MIN_LINE_MM) / MM_PER_PX):] = 0
+    prof = score
+    best = float(score.max())
+    if best < TEXTURE_RATIO:
         return FloodLine(False, score=best, profile=prof.tolist())
-    # the water line is the top of the silt: inside the silt the car's own edges can also pass the mix test,
-    # so take the highest strong peak rather than the strongest
-    peaks = [i for i in range(1, rows - 1) if prof[i] >= prof[i - 1] and prof[i] >= prof[i + 1]
-             and prof[i] >= max(MIN_SUPPORT, PEAK_RELATIVE * best)]
-    r = min(peaks) if peaks else int(np.argmax(prof))
-    score = float(prof[r])
-    # sub-row: parabola through the peak
-    if 0 < r < rows - 1:
-        a, b, c = prof[r - 1], prof[r], prof[r + 1]
-        den = a - 2 * b + c
-        off = 0.5 * (a - c) / den if abs(den) > 1e-9 else 0.0
-    else:
-        off = 0.0
-    height_mm = TOP_MM - (r + np.clip(off, -0.5, 0.5)) * MM_PER_PX
+    # the water line is the top of the silt: the highest strong peak (inside the silt nothing rises)
+    cand = np.nonzero(score >= max(TEXTURE_RATIO, PEAK_RELATIVE * best))[0]
+    r0 = int(cand.min())
+    r1 = r0
+    while r1 + 1 < rows and score[r1 + 1] >= score[r1]:
+        r1 += 1
+    # the plateau of the ratio (a step seen through windows 2 rows away): its centre
+    plateau = np.nonzero(score[r0: r1 + 8] >= 0.9 * score[r1])[0] + r0
+    r = round(float(np.median(plateau)))
+    score_r = float(score[r])
+    height_mm = TOP_MM - r * MM_PER_PX
     # uncertainty: the reference's scale error at that height (relative sigma of the marks) + 1 cm
     rel = 0.0
     for mk in m.marks:
@@ -112,4 +158,4 @@ def detect_flood_line(rgb: np.ndarray, m: Measurement) -> FloodLine:
     level = flood_level(hcm)
     lo, hi = level_interval(level)
     confident = (hcm - 2 * sigma_cm) >= lo and (hcm + 2 * sigma_cm) < hi
-    return FloodLine(True, round(hcm, 1), round(sigma_cm, 1), level, bool(confident), score, prof.tolist())
+    return FloodLine(True, round(hcm, 1), round(sigma_cm, 1), level, bool(confident), score_r, prof.tolist())
