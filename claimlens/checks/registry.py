@@ -8,6 +8,7 @@ from functools import lru_cache
 from claimlens.checks.base import Check
 from claimlens.checks.damage_forensics import DamageForensicsCheck
 from claimlens.checks.exact_duplicate import ExactDuplicateCheck
+from claimlens.checks.heights import HeightsCheck
 from claimlens.checks.integrity import MetadataForensicsCheck, RecaptureCheck, TamperCheck
 from claimlens.checks.metadata_timeline import MetadataTimelineCheck
 from claimlens.checks.plate_vin import PlateVinCheck
@@ -22,6 +23,7 @@ CHECK_CLASSES: tuple[type[Check], ...] = (
     TamperCheck,
     PlateVinCheck,
     DamageForensicsCheck,
+    HeightsCheck,
 )
 
 
