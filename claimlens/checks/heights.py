@@ -112,7 +112,7 @@ def overlay(rgb: np.ndarray, res: dict[str, Any], title: str, flood: bool = Fals
 
 class HeightsCheck(Check):
     name = "heights"
-    version = "1"
+    version = "2"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.role in SKIP_ROLES or info.stage in SKIP_STAGES:  # close-ups of a plate/VIN, documents

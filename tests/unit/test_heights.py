@@ -149,6 +149,53 @@ def test_no_flood_line_on_a_clean_car():
     assert not _flood_read(jpeg, lab["tyre"]).found
 
 
+def _silted_side_view(mud_rgb, mud_h_cm, seed=5):
+    """A side view of a car silted up to ``mud_h_cm`` with a fixed mud colour (2.6 m wheelbase, 205/55 R16,
+    camera 3.5 m away at 1.2 m, slight yaw)."""
+    import math
+
+    rng = np.random.default_rng(seed)
+    dia = tyre_diameter_mm("205/55 R16") / 1000
+    tex, (x0m, x1m, ytop) = hs.side_texture(rng, dia, 2.6, np.array((150, 20, 25), np.float32), mud_h_cm=mud_h_cm,
+                                            roof_top=1.5, mud=mud_rgb)
+    yaw = math.radians(10)
+    cam = hs.Camera([3.5 * math.sin(yaw), 1.2, 3.5 * math.cos(yaw)], [0, 0.6, 0], 0.77 * hs.W)
+    img = hs.render_ground(cam, rng, shadow=(x0m + 0.2, x1m - 0.2, -1.8, 0.0))
+    hs.composite(img, tex, cam.quad_h([x0m, ytop, 0], [1, 0, 0], [0, -1, 0], x1m - x0m, ytop, tex.shape[1],
+                                      tex.shape[0]))
+    return hs.finish(img, rng), "205/55 R16"
+
+
+def test_wheels_found_under_pale_silt_by_the_rim_ring():
+    """Pale silt makes the tyres lighter than a red body: the dark-ring cascade fails, the rim ring finds them."""
+    from claimlens.vision.geometry.detect import find_wheels_ring
+
+    jpeg, tyre = _silted_side_view((175, 165, 140), 45.0)
+    rgb = decode_photo(jpeg).rgb
+    ws = find_wheels_ring(rgb)
+    assert len(ws) == 2 and ws[0].centre[0] < ws[1].centre[0]
+    fl = _flood_read(jpeg, tyre)
+    assert fl.found and fl.level == 3
+    assert fl.height_cm == pytest.approx(45.0, abs=5.0)
+
+
+def test_level_one_line_with_the_contact_under_the_silt():
+    """A 12 cm line: the dark tyre ring ends at the silt, the contact is refined down to the ground."""
+    jpeg, tyre = _silted_side_view((118, 95, 62), 12.0)
+    fl = _flood_read(jpeg, tyre)
+    assert fl.found and fl.level == 1
+    assert fl.height_cm == pytest.approx(12.0, abs=4.0)
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_no_flood_line_on_more_clean_cars(seed):
+    rng = np.random.default_rng([seed, 13])
+    sc = hs.clean_scene(rng)
+    assert sc is not None
+    jpeg, lab = sc
+    assert not _flood_read(jpeg, lab["tyre"]).found
+
+
 def test_flood_suite_is_well_posed():
     for level in range(1, 7):
         lo, hi = hs.flood_height_range(level, 158.0)

@@ -82,10 +82,163 @@ def find_wheels(rgb: np.ndarray, max_wheels: int = 4) -> list[Wheel]:
         m = dark_mask(small, lv) if kind == "abs" else relative_dark_mask(small, lv)
         found = _find_wheels(small, s, m, max_wheels)
         if _plausible_pair(found):
-            return found
+            return [refine_contact(small, s, w) for w in found]
         if kind == "abs" and len(found) > len(best) and len(found) < 2:
             best = found  # relative darkness alone is too loose for a single-wheel reference
-    return best
+    ring = find_wheels_ring(rgb)
+    return [refine_contact(small, s, w) for w in ring] if len(ring) == 2 else best
+
+
+CONTACT_STEP_REL = 0.4  # a step >= this x the strongest one below the wheel centre can be the ground contact
+CONTACT_MIN_STEP = 12.0  # grey levels (colour distance)
+
+
+def refine_contact(small: np.ndarray, s: float, w: Wheel) -> Wheel:
+    """Move a side wheel's ground contact to the *lowest* strong colour step on its centre columns, between
+    0.6 and 1.6 (dark-ring) radii below the centre: silt covers a tyre's bottom, so the dark ring ends at the silt
+    line, above the real contact (the silted tyre bottom against the ground is the last step). The top is
+    re-mirrored through the centre."""
+    cx, cy = w.centre[0] * s, w.centre[1] * s
+    r = abs(w.bottom[1] - w.centre[1]) * s
+    if r < 4:
+        return w
+    img = small.astype(np.float32)
+    c0, c1 = int(max(0, cx - 0.15 * r)), int(min(img.shape[1], cx + 0.15 * r + 1))
+    y0, y1 = int(cy + 0.6 * r), int(min(img.shape[0] - 3, cy + 1.6 * r))
+    if c1 <= c0 or y1 <= y0 + 2 or y0 < 2:
+        return w
+    prof = cv2.GaussianBlur(img[:, c0:c1].mean(1).reshape(-1, 1, 3), (1, 5), 1.0).reshape(-1, 3)
+    steps = np.linalg.norm(prof[y0 + 2: y1 + 2] - prof[y0 - 2: y1 - 2], axis=1)
+    if not len(steps) or steps.max() < CONTACT_MIN_STEP:
+        return w
+    ok = np.nonzero(steps >= max(CONTACT_MIN_STEP, CONTACT_STEP_REL * steps.max()))[0]
+    k = int(ok.max())
+    while k + 1 < len(steps) and steps[k + 1] >= steps[k]:
+        k += 1
+    while k - 1 >= 0 and steps[k - 1] > steps[k]:
+        k -= 1
+    by = (y0 + k + 0.5) / s
+    if by <= w.bottom[1]:
+        return w  # only ever moves the contact down (a dark ring cannot end below the tyre)
+    return Wheel(w.centre, w.axes, w.angle, (w.bottom[0], by), (w.top[0], 2 * w.centre[1] - by), w.rim_fraction,
+                 w.kind, w.score, (w.box[0], w.box[1], w.box[2], by))
+
+
+RING_SIDE = 384  # the ring search runs on a copy this wide
+RING_MIN_CONTRAST = 18.0  # grey levels: rim (inner disk) brighter than the lightest quarter of the tyre ring
+
+
+def _rect_means(ii: np.ndarray, shape: tuple[int, int], x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """Mean over the rectangle [x0, x1) x [y0, y1) relative to every pixel (integral image ``ii`` of an
+    edge-padded copy, pad = the largest offset)."""
+    h, w = shape
+    pad = (ii.shape[0] - 1 - h) // 2
+    ys, xs = pad + y0, pad + x0
+    ye, xe = pad + y1, pad + x1
+    s = ii[ye:ye + h, xe:xe + w] - ii[ys:ys + h, xe:xe + w] - ii[ye:ye + h, xs:xs + w] + ii[ys:ys + h, xs:xs + w]
+    return (s / float((x1 - x0) * (y1 - y0))).astype(np.float32)
+
+
+def find_wheels_ring(rgb: np.ndarray) -> list[Wheel]:
+    """Wheels under silt or dust, whatever their darkness relative to the body: the rim is a disk *brighter*
+    than the tyre ring around it (silt mixes into both, so the contrast survives at a fraction). Box filters
+    on an integral image (inner square +-0.35 r vs the four bands of the tyre ring at 0.72-0.95 r above,
+    below, left and right, the lightest band counts) over a range of radii; the best pair of one car (similar
+    radius, side by side) is refined on the work copy: centre = the rim blob's centroid, contact = the
+    strongest colour step below the rim on the centre columns (the tyre's lower edge against the ground), top
+    = the contact mirrored through the centre."""
+    big, sb = _work(rgb)
+    h0, w0 = big.shape[:2]
+    s = RING_SIDE / max(h0, w0)
+    small = cv2.resize(big, (round(w0 * s), round(h0 * s)), interpolation=cv2.INTER_AREA)
+    g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    hs, ws = g.shape
+    pad = int(0.16 * ws) + 2
+    ii = cv2.integral(cv2.copyMakeBorder(g, pad, pad, pad, pad, cv2.BORDER_REPLICATE), sdepth=cv2.CV_64F)
+    best = np.full(g.shape, -1e9, np.float32)
+    best_r = np.zeros(g.shape, np.float32)
+    r = 0.025 * ws
+    while r <= 0.15 * ws:
+        a, b, c, e = (max(1, round(f * r)) for f in (0.35, 0.5, 0.72, 0.95))
+        c = min(c, e - 1)
+        inner = _rect_means(ii, g.shape, -a, -a, a + 1, a + 1)
+        bands = [_rect_means(ii, g.shape, -b, -e, b + 1, -c + 1), _rect_means(ii, g.shape, -b, c, b + 1, e + 1),
+                 _rect_means(ii, g.shape, -e, -b, -c + 1, b + 1), _rect_means(ii, g.shape, c, -b, e + 1, b + 1)]
+        resp = inner - np.max(bands, axis=0)
+        upd = resp > best
+        best[upd], best_r[upd] = resp[upd], r
+        r *= 1.12
+    best[: int(0.25 * hs)] = -1e9  # wheels are in the lower part of a side view
+    peaks = []
+    work = best.copy()
+    for _ in range(8):
+        y, x = np.unravel_index(int(np.argmax(work)), work.shape)
+        v = float(work[y, x])
+        if v < RING_MIN_CONTRAST:
+            break
+        rr = float(best_r[y, x])
+        peaks.append((v, x, y, rr))
+        cv2.circle(work, (int(x), int(y)), int(1.2 * rr) + 1, -1e9, -1)
+    pair, pscore = None, 0.0
+    for i in range(len(peaks)):
+        for j in range(i + 1, len(peaks)):
+            a, b = peaks[i], peaks[j]
+            ratio = a[3] / b[3]
+            dx, dy = abs(a[1] - b[1]), abs(a[2] - b[2])
+            if 0.65 <= ratio <= 1.55 and dx > 2.4 * max(a[3], b[3]) and dy < 0.35 * dx \
+                    and a[0] + b[0] > pscore:
+                pair, pscore = (a, b), a[0] + b[0]
+    if pair is None:
+        return []
+    out = []
+    for v, x, y, rr in sorted(pair, key=lambda p: p[1]):
+        w = _refine_ring_wheel(big, x / s, y / s, rr / s, v)
+        if w is None:
+            return []
+        cx, cy, by = w
+        out.append(Wheel((cx / sb, cy / sb), (2 * (by - cy) / sb, 2 * (by - cy) / sb), 0.0, (cx / sb, by / sb),
+                         (cx / sb, (2 * cy - by) / sb), 0.38, "side", float(v),
+                         ((cx - (by - cy)) / sb, (2 * cy - by) / sb, (cx + (by - cy)) / sb, by / sb)))
+    return out if _plausible_pair(out) else []
+
+
+def _refine_ring_wheel(img: np.ndarray, x: float, y: float, r: float, contrast: float):
+    """Centre (rim blob centroid) and ground contact row of a ring-detected wheel on the work copy."""
+    hh, ww = img.shape[:2]
+    x1, y1 = int(max(0, x - 1.3 * r)), int(max(0, y - 1.3 * r))
+    x2, y2 = int(min(ww, x + 1.3 * r)), int(min(hh, y + 1.6 * r))
+    crop = img[y1:y2, x1:x2].astype(np.float32)
+    if crop.shape[0] < 8 or crop.shape[1] < 8:
+        return None
+    g = cv2.GaussianBlur(cv2.cvtColor(crop.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+    lx, ly = x - x1, y - y1
+    yy, xx = np.mgrid[:g.shape[0], :g.shape[1]]
+    d = np.hypot(xx - lx, yy - ly)
+    inner = float(np.median(g[d < 0.4 * r]))
+    ring = float(np.median(g[(d > 0.75 * r) & (d < 0.92 * r)]))
+    if inner - ring < 0.5 * contrast:
+        return None
+    bright = ((g > (inner + ring) / 2) & (d < 0.8 * r)).astype(np.uint8)
+    n, lab, st, cen = cv2.connectedComponentsWithStats(bright, 8)
+    if n <= 1:
+        return None
+    k = lab[round(min(ly, g.shape[0] - 1)), round(min(lx, g.shape[1] - 1))]
+    if k == 0:
+        k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    cx, cy = float(cen[k][0]), float(cen[k][1])
+    rim_r = 0.5 * (st[k, cv2.CC_STAT_HEIGHT] + st[k, cv2.CC_STAT_WIDTH]) / 2
+    # the tyre's lower edge: the strongest colour step on the centre columns, between 1.2 and 2.0 rim radii
+    c0, c1 = int(max(0, cx - 0.25 * rim_r)), int(min(g.shape[1], cx + 0.25 * rim_r + 1))
+    prof = cv2.GaussianBlur(crop[:, c0:c1].mean(1), (1, 0), 1.0) if c1 > c0 else None
+    if prof is None:
+        return None
+    prof = prof.reshape(-1, 3)
+    lo, hi = int(cy + 1.2 * rim_r), int(min(len(prof) - 3, cy + 2.0 * rim_r))
+    if hi <= lo + 2:
+        return None
+    steps = np.linalg.norm(prof[lo + 2: hi + 2] - prof[lo - 2: hi - 2], axis=1)
+    by = lo + int(np.argmax(steps)) + 0.5
+    return cx + x1, cy + y1, by + y1
 
 
 def _find_wheels(small: np.ndarray, s: float, m: np.ndarray, max_wheels: int) -> list[Wheel]:
