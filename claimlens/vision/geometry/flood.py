@@ -1,13 +1,14 @@
 """The water / silt line on a car's body and its height, in the reference plane of a measurement.
 
-The photo is rectified into the reference plane (``Measurement.ground_h``: X mm, height mm above the ground)
-at 5 mm per pixel, so a water line (level in the world) becomes one row. Per column and row, the mean colour
-of a window below is tested against the window above for a silt mix: below = (1 - a) above + a mud with
-0.15 < a < 0.9 and a small residual (the step points at a brown mud prior, whatever the paint, glass, tyre
-or rim above it). A row's support is the fraction of columns passing (a consensus / RANSAC-like fit of a
-horizontal line in the plane); the highest peak with at least 0.6 x the best support is the line (inside the
-silt, the car's own edges can pass too). Its height maps to the six levels of
-:data:`references.FLOOD_LEVELS`.
+The photo and its texture map (|grey - its 5x5 mean|) are rectified into the reference plane
+(``Measurement.ground_h``: X mm, height mm above the ground) at 5 mm per pixel over the car's columns, so a
+water line (level in the world) becomes one row. The median texture over the columns gives a 1-D row profile;
+a candidate line is a change point (median texture 8 cm below / 4 cm above >= TEXTURE_RATIO) where >= 30 % of
+the columns also step in colour. The water line is the top of the silt, so a candidate must have silted rows
+under it (FILL_MIN of the rows down to 6 cm textured): change points above the roof are skipped. The highest
+surviving strong candidate is the line; a fitted offset (LINE_OFFSET_MM, seed-0 flood suite) corrects the
+change point's upward bias. Its height maps to the six levels of :data:`references.FLOOD_LEVELS`
+(``docs/heights.md``).
 """
 
 from __future__ import annotations
