@@ -60,7 +60,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             rgb = cv2.imread(str(p))[..., ::-1].copy()
             feats.append(_global_stats(rgb))
             t0 = time.perf_counter()
-            m = measure(rgb, [], tyre_mm=tyre_diameter_mm(r.get("tyre_code")))
+            m = measure(rgb, [], tyre_mm=tyre_diameter_mm(r.get("tyre_code")), ring_wheels=True)
             fl = detect_flood_line(rgb, m)
             times.append(time.perf_counter() - t0)
             out.append((r, m.status, fl))

@@ -129,7 +129,7 @@ def _flood_read(jpeg, tyre):
     from claimlens.vision.geometry.flood import detect_flood_line
 
     rgb = decode_photo(jpeg).rgb
-    m = measure(rgb, [], detect_plate=False, tyre_mm=tyre_diameter_mm(tyre))
+    m = measure(rgb, [], detect_plate=False, tyre_mm=tyre_diameter_mm(tyre), ring_wheels=True)
     assert m.status == "measured" and m.reference["kind"] == "wheels"
     return detect_flood_line(rgb, m)
 

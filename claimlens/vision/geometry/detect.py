@@ -71,7 +71,7 @@ def _plausible_pair(ws: list[Wheel]) -> bool:
     return 0.5 <= ha / max(hb, 1e-6) <= 2.0 and abs(a.centre[0] - b.centre[0]) > 1.2 * max(ha, hb)
 
 
-def find_wheels(rgb: np.ndarray, max_wheels: int = 4) -> list[Wheel]:
+def find_wheels(rgb: np.ndarray, max_wheels: int = 4, ring: bool = False) -> list[Wheel]:
     """Side-view wheels: dark, roughly elliptical blobs with a brighter rim inside, in the lower image.
     Darkness thresholds are tried from strict to loose, then relative darkness (silted tyres), until two
     wheels of one car (similar size) are found."""
@@ -85,8 +85,10 @@ def find_wheels(rgb: np.ndarray, max_wheels: int = 4) -> list[Wheel]:
             return [refine_contact(small, s, w) for w in found]
         if kind == "abs" and len(found) > len(best) and len(found) < 2:
             best = found  # relative darkness alone is too loose for a single-wheel reference
-    ring = find_wheels_ring(rgb)
-    return [refine_contact(small, s, w) for w in ring] if len(ring) == 2 else best
+    if not ring:  # opt-in: on front views and skirted cars it can pair non-wheels (heights suite seed 1)
+        return best
+    pair = find_wheels_ring(rgb)
+    return [refine_contact(small, s, w) for w in pair] if len(pair) == 2 else best
 
 
 CONTACT_STEP_REL = 0.4  # a step >= this x the strongest one below the wheel centre can be the ground contact

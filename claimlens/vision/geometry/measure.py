@@ -148,7 +148,7 @@ def _direction(rgb: np.ndarray, box: Box, ground_h: np.ndarray | None) -> float 
 def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | None = None,
             plate_source: str = "given", plate_kind: str = "cn_blue", detect_plate: bool = True,
             refine: bool = True, use_wheels: bool = True, tyre_mm: float | None = None,
-            scale_card: tuple[Box, float] | None = None, focal_px: float | None = None,
+            scale_card: tuple[Box, float] | None = None, focal_px: float | None = None, ring_wheels: bool = False,
             n_samples: int = N_SAMPLES, seed: int = 0) -> Measurement:
     """Measure ``marks`` (image boxes) in one upright RGB photo. See the module doc for the references."""
     rng = np.random.default_rng(seed)
@@ -174,7 +174,7 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
             plate_info["rejected"] = f"plate only {ph:.0f} px high"
     if plate is not None:
         return _measure_plate(rgb, marks, plate, plate_info, plate_source, plate_kind, focal_px, n_samples, rng)
-    wheels = detect.find_wheels(rgb) if use_wheels else []
+    wheels = detect.find_wheels(rgb, ring=ring_wheels) if use_wheels else []
     side = [w for w in wheels if w.kind == "side"]
     if len(side) >= 2:
         return _measure_wheels(rgb, marks, side, tyre_mm, n_samples, rng)
