@@ -16,7 +16,10 @@ Metrics:
   verification; ``peak_rss_mb``.
 
 Options: ``split=test|train|all`` (suite, default test), ``n=120``, ``seed=0``, ``keep=DIR``, ``limit=N``
-(pairs), ``pairs=0`` (skip same-part), ``fit_age=1`` (fit the part-age logistic model on this set; ``training/fit_part_age.py`` uses it).
+(pairs), ``pairs=0`` (skip same-part), ``real=1`` (DIR is a YOLO-labelled folder of real damage photos such
+as car_damage_roboflow: part age on every labelled box, the others excluded from the ring; ``flag_rate`` =
+``age_flag_rate`` = photos with a flagged box, the false-alarm rate; ``split=train|test|all``, default all),
+``fit_age=1`` (fit the part-age logistic model on this set; ``training/fit_part_age.py`` uses it).
 """
 
 from __future__ import annotations
@@ -68,11 +71,61 @@ def age_features(folder: Path, rows: list[dict[str, str]]) -> tuple[list[dict[st
     return feats, times
 
 
+def real_age_features(src: Path, split: str = "all", limit: int | None = None
+                      ) -> tuple[list[str], list[dict[str, float] | None], list[float]]:
+    """Part-age features of every labelled box (at most 4 per photo, largest first, the other boxes
+    excluded from the ring, as the check does) of a YOLO-labelled folder of real damage photos.
+    Returns (photo name per box, features or None when not measurable, seconds per box)."""
+    from claimlens.datasets import damage_suite as ds
+    from claimlens.vision.damage import part_age as PA
+
+    names, feats, times = [], [], []
+    for name, path in ds.list_sources(src, split)[:limit]:
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        boxes = sorted(ds.read_yolo_boxes(ds.label_path_of(path), rgb.shape[1], rgb.shape[0]),
+                       key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))[:4]
+        for b in boxes:
+            t0 = time.perf_counter()
+            got = PA.compute_features(rgb, b[:4], [o[:4] for o in boxes if o is not b])
+            times.append(time.perf_counter() - t0)
+            names.append(name)
+            feats.append(None if got is None else got[0])
+    return names, feats, times
+
+
+def run_real_age(dataset_dir: Path, options: dict[str, str]) -> dict[str, Any]:
+    """``real=1``: the part-age false-alarm rate on real damage photos (all taken as same-age parts)."""
+    from claimlens.vision.damage import part_age as PA
+
+    t_start = time.perf_counter()
+    split = options.get("split", "all")
+    names, feats, times = real_age_features(dataset_dir, split, int(options["limit"]) if options.get("limit") else None)
+    per_photo: dict[str, bool] = {}
+    flags = []
+    for n, f in zip(names, feats):
+        fl = f is not None and PA.score_features(f)[0] >= PA.THRESHOLD
+        flags.append(fl)
+        per_photo[n] = per_photo.get(n, False) or fl
+    metrics = {"auc": None, "rank1": None, "age_flag_rate": rnd(float(np.mean(list(per_photo.values())))) if per_photo else None,
+               "age_flag_rate_boxes": rnd(float(np.mean(flags))) if flags else None,
+               "measurable_fraction": rnd(float(np.mean([f is not None for f in feats]))) if feats else None,
+               "n_boxes": len(feats), "age_threshold": PA.THRESHOLD,
+               "ms_per_image": round(1000 * statistics.mean(times), 2) if times else None, "peak_rss_mb": peak_rss_mb()}
+    metrics["flag_rate"] = metrics["age_flag_rate"]
+    return {"bench": "parts", "dataset": str(dataset_dir), "n_images": len(per_photo),
+            "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {},
+            "suite": {"real_damage_boxes": True, "split": split}}
+
+
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
     from claimlens.datasets import damage_suite as ds
     from claimlens.vision.damage import part_age as PA
     from claimlens.vision.damage import same_part as SP
 
+    if options.get("real", "0") not in ("0", "", "false") and not suite:
+        if dataset_dir is None:
+            raise SystemExit("claimlens bench parts --opt real=1 needs DIR (a YOLO-labelled folder of real damage)")
+        return run_real_age(dataset_dir, options)
     t_start = time.perf_counter()
     tmp = None
     desc: dict[str, Any] = {}
@@ -188,6 +241,9 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             kinds = sorted({r.get("kind", "") for r in rows if r["label"] == "old"})
             metrics["age_per_kind"] = {k: rnd(auc([s for s, r in zip(sc, rows) if r.get("kind") == k], neg))
                                        for k in kinds if k}
+            metrics["age_per_ingredient"] = {
+                k: rnd(auc([s for s, r in zip(sc, rows) if r["label"] == "old" and k in r.get("kind", "").split("+")], neg))
+                for k in sorted({x for r in rows if r["label"] == "old" for x in r.get("kind", "").split("+") if x})}
             metrics["age_threshold"] = PA.THRESHOLD
             metrics["age_ms_per_image"] = round(1000 * statistics.mean(t_age), 2) if t_age else None
             n_images += len(rows)

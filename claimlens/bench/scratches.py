@@ -15,8 +15,10 @@ finding the regions).
 
 Metrics: ``auc`` of the score (null with one class), ``tpr_at_fpr05`` / ``tpr_at_fpr01``, ``flag_rate``
 (regions scratch-like and at or above the shipped threshold), ``flag_rate_genuine``, ``flag_rate_artificial``,
-``ms_per_image`` (region analysis, decode excluded), per kind AUC against all genuine regions, and the
-process peak RSS.
+``ms_per_image`` (region analysis, decode excluded), per kind AUC against all genuine regions,
+``trivial_baselines_auc`` (max(AUC, 1 - AUC) of region colour/brightness statistics with no notion of
+strokes: a realistic suite keeps them near 0.5), ``scratch_like_fraction`` (regions passing the gate), and
+the process peak RSS.
 """
 
 from __future__ import annotations
@@ -64,6 +66,25 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
+TRIVIAL = ("mean_intensity", "intensity_minus_ring", "mean_saturation", "mean_hue_cos", "intensity_std")
+
+
+def trivial_features(crop: np.ndarray, inner: tuple[int, int, int, int]) -> dict[str, float]:
+    """Region statistics with no notion of strokes (for the trivial baselines, max(AUC, 1 - AUC))."""
+    import cv2
+
+    x1, y1, x2, y2 = inner
+    reg = crop[y1:y2, x1:x2].astype(np.float32)
+    m = np.ones(crop.shape[:2], bool)
+    m[y1:y2, x1:x2] = False
+    ring = crop[m].astype(np.float32) if m.sum() > 100 else reg.reshape(-1, 3)
+    hsv = cv2.cvtColor(crop[y1:y2, x1:x2], cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.float32)
+    lum = reg.mean(axis=2)
+    return {"mean_intensity": float(lum.mean()), "intensity_minus_ring": float(lum.mean() - ring.mean()),
+            "mean_saturation": float(hsv[:, 1].mean()), "mean_hue_cos": float(np.cos(hsv[:, 0] / 90 * np.pi).mean()),
+            "intensity_std": float(lum.std())}
+
+
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
     from claimlens.datasets import damage_suite as ds
     from claimlens.vision.damage import scratches as S
@@ -98,12 +119,14 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         rows = rows[: int(options["limit"])]
     out = []
     t_an = []
+    base_feats: list[dict[str, float]] = []
     try:
         for r in rows:
             rgb = np.asarray(Image.open(folder / r["image"]).convert("RGB"))
             t0 = time.perf_counter()
             res = S.analyse_region(rgb, box_of(r))
             t_an.append(time.perf_counter() - t0)
+            base_feats.append(trivial_features(res._maps["crop"], res._maps["inner"]))
             res._maps.clear()  # the overlay's maps are not needed here; keeps memory flat
             out.append((r, res))
     finally:
@@ -129,6 +152,13 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         "ms_per_image_p95": round(1000 * float(np.percentile(t_an, 95)), 2) if t_an else None,
         "threshold": S.THRESHOLD, "n_regions": len(out), "peak_rss_mb": peak_rss_mb(),
     }
+    if pos and neg:
+        # colour / brightness baselines that a realistic suite must not let separate the classes
+        lab = [r["label"] for r, _ in out]
+        metrics["trivial_baselines_auc"] = {
+            k: rnd(max(a, 1 - a)) for k in TRIVIAL for a in
+            [auc([b[k] for b, y in zip(base_feats, lab) if y == "artificial"],
+                 [b[k] for b, y in zip(base_feats, lab) if y == "genuine"])]}
     kinds = sorted({r["kind"] for r, _ in out if r["label"] == "artificial"})
     if kinds:
         metrics["per_kind"] = {k: {"n": sum(1 for r, _ in out if r["kind"] == k),
@@ -162,7 +192,7 @@ def time_12mp(n: int) -> dict[str, Any]:
     check = DamageForensicsCheck()
     rng = np.random.default_rng(0)
     srcs = [p for _, p in ds.list_sources(ds.DEFAULT_SOURCE, "test")][:n]
-    t_regions, t_detector, cpu_regions = [], [], []
+    t_regions, t_detector, cpu_regions, cpu_detector = [], [], [], []
     for i, p in enumerate(srcs):
         im = Image.open(p).convert("RGB")
         w0, h0 = im.size
@@ -184,11 +214,13 @@ def time_12mp(n: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             check.analyse_photo(photo, info)
             sink.append(time.perf_counter() - t0)
-            if with_regions:
-                cpu_regions.append(time.process_time() - c0)
+            (cpu_regions if with_regions else cpu_detector).append(time.process_time() - c0)
     return {"n_photos": len(t_regions),
             "adjuster_regions_ms_median": round(1000 * statistics.median(t_regions), 1),
             "adjuster_regions_ms_max": round(1000 * max(t_regions), 1),
             "adjuster_regions_cpu_ms_median": round(1000 * statistics.median(cpu_regions), 1),
             "with_detector_ms_median": round(1000 * statistics.median(t_detector), 1),
+            "with_detector_cpu_ms_median": round(1000 * statistics.median(cpu_detector), 1),
+            "with_detector_cpu_ms_max": round(1000 * max(cpu_detector), 1),
+            "adjuster_regions_cpu_ms_max": round(1000 * max(cpu_regions), 1),
             "with_detector_ms_max": round(1000 * max(t_detector), 1)}

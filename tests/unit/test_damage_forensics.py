@@ -57,7 +57,7 @@ def test_single_event_scratch_scores_lower_than_handmade_patterns(seed: int) -> 
     genuine = ds.render_genuine(panel, BOX, np.random.default_rng([seed, 1]))
     g = S.analyse_region(u8(genuine), BOX)
     assert g.scratch_like
-    for kind in ("crossing", "sandpaper", "swirl"):
+    for kind in ds.SCRATCH_KINDS:  # all five hand-made kinds, keys and card included
         fake = ds.render_artificial(panel, BOX, kind, np.random.default_rng([seed, 2]))
         a = S.analyse_region(u8(fake), BOX)
         assert a.score > g.score, (kind, a.score, g.score)
@@ -65,6 +65,66 @@ def test_single_event_scratch_scores_lower_than_handmade_patterns(seed: int) -> 
     z = S.MODEL["bias"] + sum(c for _, _, c in g.contributions)
     assert abs(1 / (1 + np.exp(-z)) - g.score) < 1e-6
     assert S.overlay_image(g)[:2] == b"\xff\xd8"
+
+
+def test_key_strokes_form_one_regular_line_family() -> None:
+    panel = plain_panel(4)
+    k = S.analyse_region(u8(ds.render_artificial(panel, BOX, "keys", np.random.default_rng(7))), BOX)
+    g = S.analyse_region(u8(ds.render_genuine(panel, BOX, np.random.default_rng(7))), BOX)
+    assert k.features["line_family_n"] >= 3
+    assert k.features["line_family_length_cv"] < 0.3  # equal lengths
+    assert k.features["line_family_length_cv"] < g.features["line_family_length_cv"]
+    assert set(S.FEATURES + S.GATE_FEATURES) == set(k.features) and len(S.FEATURES) == len(set(S.FEATURES))
+
+
+def test_scratch_like_gate_rejects_crumpled_structure() -> None:
+    """A plain scratched panel is scratch-like; big step edges everywhere (crumpled metal) are not."""
+    panel = plain_panel(2)
+    g = S.analyse_region(u8(ds.render_genuine(panel, BOX, np.random.default_rng(3))), BOX)
+    assert g.scratch_like
+    rng = np.random.default_rng(0)
+    crumpled = cv2.resize(rng.random((12, 16)).astype(np.float32), (512, 384), interpolation=cv2.INTER_NEAREST)
+    c = S.analyse_region(u8(np.repeat(crumpled[..., None], 3, axis=2)), BOX)
+    assert c.features["line_share"] < g.features["line_share"]
+    assert c.features["coarse_relief"] > g.features["coarse_relief"]
+    assert not c.scratch_like and not c.flagged
+
+
+def test_scratch_colour_contrasts_with_the_paint() -> None:
+    for lum in (0.05, 0.5, 0.95):
+        base = np.full((20, 20, 3), lum, np.float32)
+        for seed in range(20):
+            col, alpha = ds._scratch_colour(base, np.random.default_rng(seed))
+            assert abs(float(col.mean()) - lum) >= 0.25 and 0.35 <= alpha <= 0.9
+
+
+def test_panel_region_prefers_plain_paint() -> None:
+    rng = np.random.default_rng(0)
+    panel = np.full((400, 512, 3), 0.5, np.float32)
+    panel[:, 256:] = rng.random((400, 256, 1)).astype(np.float32)  # right half: busy texture (a grille, a tyre)
+    x1, _, x2, _ = ds.panel_region(panel, np.random.default_rng(1), tries=8)
+    assert (x1 + x2) / 2 < 256
+
+
+def _yolo_folder(tmp_path, specs: list[tuple[str, int, tuple[float, float, float, float]]]):
+    (tmp_path / "x" / "images").mkdir(parents=True)
+    (tmp_path / "x" / "labels").mkdir(parents=True)
+    out = []
+    for name, cls, (cx, cy, w, h) in specs:
+        p = tmp_path / "x" / "images" / f"{name}.jpg"
+        Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(p)
+        (tmp_path / "x" / "labels" / f"{name}.txt").write_text(f"{cls} {cx} {cy} {w} {h}\n")
+        out.append((name, p))
+    return out
+
+
+def test_suite_sources_paint_only_and_visible_neighbours(tmp_path) -> None:
+    glass, lamp = ds.PART_NAMES.index("windshield"), ds.PART_NAMES.index("light")
+    bumper = ds.PART_NAMES.index("bumper")
+    src = _yolo_folder(tmp_path, [("ws", glass, (0.5, 0.5, 0.4, 0.4)), ("lamp", lamp, (0.5, 0.5, 0.3, 0.3)),
+                                  ("small", bumper, (0.5, 0.5, 0.4, 0.4)), ("whole", bumper, (0.5, 0.5, 0.98, 0.98))])
+    assert [n for n, _ in ds.painted_sources(src)] == ["small", "whole"]
+    assert [n for n, _ in ds.age_sources(src)] == ["small"]  # the whole-photo box has no neighbours
 
 
 def test_crossing_strokes_have_lower_orientation_concentration() -> None:
@@ -96,6 +156,11 @@ def test_aged_part_scores_higher_than_untouched() -> None:
     assert fresh.measurable and old.measurable
     assert old.score > fresh.score
     assert old.features["rust_diff"] > fresh.features["rust_diff"]
+    assert old.features["rust_local_diff"] > fresh.features["rust_local_diff"]
+    assert old.features["C_q75_diff"] != fresh.features["C_q75_diff"]
+    assert set(PA.FEATURES) == set(old.features)
+    z = PA.MODEL["bias"] + sum(c for _, _, c in old.contributions)
+    assert abs(1 / (1 + np.exp(-z)) - old.score) < 1e-6
     assert PA.overlay_image(old)[:2] == b"\xff\xd8"
 
 

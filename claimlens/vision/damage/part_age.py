@@ -25,6 +25,10 @@ highlight_diff     fraction of specular pixels (L > 85, low chroma) difference
 hue_shift          Lab hue difference in degrees, weighted by chroma (repainted / other paint batch)
 =================  ==========================================================================================
 
+Plus :data:`CONTRAST_FEATURES` (near bands across the part's edge, Lab rust and local rust spots, texture
+percentiles at two scales, lightness and chroma quantile shifts, a*b* histogram distance, RGB spread, dark
+speckle): see :func:`_contrast_features`.
+
 Score = sigmoid(b + sum w_i z_i), weights in :data:`MODEL`, fitted by ``training/fit_part_age.py`` on the
 train half of the generated parts suite.
 """
@@ -41,19 +45,60 @@ import numpy as np
 WORK_SIDE = 384
 RING = 0.35
 
-FEATURES = ("rust_diff", "chroma_ratio", "chroma_abs", "lightness_diff", "haze_diff", "texture_ratio",
-            "gloss_diff", "highlight_diff", "hue_shift")
+BASE_FEATURES = ("rust_diff", "chroma_ratio", "chroma_abs", "lightness_diff", "haze_diff", "texture_ratio",
+                 "gloss_diff", "highlight_diff", "hue_shift")
+NEAR = 0.12
+"""Near bands: the part's outer 12 % (inside the box) against the 4-12 % band just outside it (the nearest
+neighbouring paint, under the same light)."""
+CONTRAST_FEATURES = ("near_haze_diff", "near_gloss_diff", "near_hue_shift",
+                     "rust_lab_diff", "rust_local_diff", "fine_texture_p90_ratio", "mid_texture_ratio",
+                     "L_q5_diff", "L_q25_diff", "L_q75_diff", "L_q95_diff",
+                     "C_q5_diff", "C_q25_diff", "C_q75_diff", "C_q95_diff",
+                     "ab_hist_chi2", "saturation_ratio", "dark_speck_diff")
+FEATURES = BASE_FEATURES + CONTRAST_FEATURES
 
-# Fitted by training/fit_part_age.py (L2 logistic regression on standardised features) on the train half of
-# the generated parts suite: `python training/fit_part_age.py --n 120 --seed 0 --write`.
+# Fitted by training/fit_part_age.py (L2 logistic regression, l2 = 3, on standardised features) on the train
+# half of the generated parts suite, three fresh/old renders per eligible train source (1146 images):
+# `python training/fit_part_age.py --seeds 0,1,2 --n 1000 --l2 3 --write`. THRESHOLD = max(95th percentile
+# of the train fresh scores 0.719, 96th percentile of the real train-half photos' highest box score 0.918).
 # --- fitted model start ---
 MODEL: dict[str, Any] = {
-    "bias": 0.0373517,
-    "mean": {"rust_diff": 0.0098468, "chroma_ratio": -0.00136832, "chroma_abs": 0.322249, "lightness_diff": 0.0494564, "haze_diff": 13.2563, "texture_ratio": 0.0247802, "gloss_diff": -8.56471, "highlight_diff": -0.0393599, "hue_shift": 14.1022},
-    "std": {"rust_diff": 0.0418979, "chroma_ratio": 0.468321, "chroma_abs": 0.339826, "lightness_diff": 16.8483, "haze_diff": 31.4733, "texture_ratio": 0.440576, "gloss_diff": 19.4656, "highlight_diff": 0.108571, "hue_shift": 18.5404},
-    "weight": {"rust_diff": 0.752707, "chroma_ratio": -0.737008, "chroma_abs": 0.142869, "lightness_diff": -0.399136, "haze_diff": 0.892847, "texture_ratio": -0.0658565, "gloss_diff": -1.05962, "highlight_diff": -0.944175, "hue_shift": 0.155729},
+    "bias": 0.485591,
+    "mean": {
+        "rust_diff": 0.0142952, "chroma_ratio": -0.00829328, "chroma_abs": 0.323367,
+        "lightness_diff": 0.497865, "haze_diff": 13.3426, "texture_ratio": 0.00170127,
+        "gloss_diff": -10.1573, "highlight_diff": -0.0250343, "hue_shift": 12.8841,
+        "near_haze_diff": 10.0298, "near_gloss_diff": -6.37915, "near_hue_shift": 9.70842,
+        "rust_lab_diff": 0.0133697, "rust_local_diff": 0.0121543, "fine_texture_p90_ratio": -0.173606,
+        "mid_texture_ratio": 0.042427, "L_q5_diff": 6.03119, "L_q25_diff": 5.26217,
+        "L_q75_diff": -5.41587, "L_q95_diff": -9.73896, "C_q5_diff": 0.685519, "C_q25_diff": 0.934947,
+        "C_q75_diff": -1.30814, "C_q95_diff": -4.41118, "ab_hist_chi2": 0.169933,
+        "saturation_ratio": -0.0121192, "dark_speck_diff": -0.0107057
+    },
+    "std": {
+        "rust_diff": 0.0508208, "chroma_ratio": 0.464591, "chroma_abs": 0.333687,
+        "lightness_diff": 15.7614, "haze_diff": 25.2477, "texture_ratio": 0.459359,
+        "gloss_diff": 18.4258, "highlight_diff": 0.0944024, "hue_shift": 16.1447,
+        "near_haze_diff": 21.0671, "near_gloss_diff": 15.0326, "near_hue_shift": 13.4426,
+        "rust_lab_diff": 0.0518958, "rust_local_diff": 0.0333102, "fine_texture_p90_ratio": 0.57214,
+        "mid_texture_ratio": 0.554964, "L_q5_diff": 10.2045, "L_q25_diff": 15.1147,
+        "L_q75_diff": 16.6044, "L_q95_diff": 15.6059, "C_q5_diff": 2.60111, "C_q25_diff": 4.80086,
+        "C_q75_diff": 9.03561, "C_q95_diff": 15.6526, "ab_hist_chi2": 0.126463,
+        "saturation_ratio": 0.545709, "dark_speck_diff": 0.0636418
+    },
+    "weight": {
+        "rust_diff": 0.564914, "chroma_ratio": -0.00442953, "chroma_abs": -0.215169,
+        "lightness_diff": -0.529335, "haze_diff": -0.400928, "texture_ratio": 1.07591,
+        "gloss_diff": -0.637985, "highlight_diff": -0.320417, "hue_shift": -0.276747,
+        "near_haze_diff": 0.635441, "near_gloss_diff": -0.510849, "near_hue_shift": 0.21214,
+        "rust_lab_diff": -0.104951, "rust_local_diff": 1.78657, "fine_texture_p90_ratio": -0.825711,
+        "mid_texture_ratio": -0.103361, "L_q5_diff": 0.959527, "L_q25_diff": -0.158373,
+        "L_q75_diff": -0.0852631, "L_q95_diff": 0.380184, "C_q5_diff": -0.206425,
+        "C_q25_diff": 0.160769, "C_q75_diff": -0.0176646, "C_q95_diff": -0.504272,
+        "ab_hist_chi2": 0.511559, "saturation_ratio": -0.657682, "dark_speck_diff": -0.801113
+    },
 }
-THRESHOLD = 0.805
+THRESHOLD = 0.9179
 # --- fitted model end ---
 """THRESHOLD: age-contrast score at or above which ``damage.part_age_mismatch`` is reported."""
 
@@ -144,7 +189,70 @@ def compute_features(rgb: np.ndarray, box: tuple[float, float, float, float],
          "texture_ratio": math.log((si["tex"] + 0.3) / (so["tex"] + 0.3)), "gloss_diff": si["gloss"] - so["gloss"],
          "highlight_diff": si["spec"] - so["spec"],
          "hue_shift": abs(dh) * min(1.0, min(si["chroma"], so["chroma"]) / 15.0)}
+    f.update(_contrast_features(crop, lab, hsv, hf, inner, ring, bx))
     return f, {"crop": crop, "inner": inner, "ring": ring, "hsv": hsv, "box_crop": bx}
+
+
+def _contrast_features(crop: np.ndarray, lab: np.ndarray, hsv: np.ndarray, hf: np.ndarray, inner: np.ndarray,
+                       ring: np.ndarray, bx: tuple[int, int, int, int]) -> dict[str, float]:
+    """The :data:`CONTRAST_FEATURES` (inside minus ring unless named otherwise):
+
+    near_*: haze, gloss and hue of the part's outer band against the paint just outside it; rust_lab:
+    orange-brown in Lab (a* > 8, b* > 14, hue 35-75 deg, L 15-65); rust_local: such pixels that are also
+    more chromatic than their 15-px neighbourhood (spots, not an orange car); fine_texture_p90 and
+    mid_texture: log ratios of the 90th percentile of |L - blur_1| and of the median 1.5-4 px band-pass
+    (dirt speckle up, gloss loss down); L_q*/C_q*: differences of lightness and chroma quantiles
+    (chalking lifts the dark end, fading lowers the chroma); ab_hist_chi2: chi-square distance of the
+    8 x 8 a*b* histograms (any colour shift); saturation_ratio: max-min RGB spread; dark_speck: pixels
+    6 L below their 9-px mean (dirt)."""
+    ch, cw = inner.shape
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    C = np.hypot(a, b)
+    f: dict[str, float] = {}
+    x1, y1, x2, y2 = bx
+    bw, bh = max(1, x2 - x1), max(1, y2 - y1)
+
+    def rect(g: float) -> np.ndarray:
+        m = np.zeros((ch, cw), bool)
+        gx, gy = int(g * bw), int(g * bh)
+        if x2 + gx > x1 - gx and y2 + gy > y1 - gy:
+            m[max(0, y1 - gy):min(ch, y2 + gy), max(0, x1 - gx):min(cw, x2 + gx)] = True
+        return m
+
+    near_out = rect(NEAR) & ring
+    near_in = inner & ~rect(-NEAR)
+    if near_out.sum() >= 30 and near_in.sum() >= 30:
+        si, so = _stats(lab, hsv, crop, hf, near_in), _stats(lab, hsv, crop, hf, near_out)
+        dh = (si["hue"] - so["hue"] + 180.0) % 360.0 - 180.0
+        f["near_haze_diff"] = si["haze"] - so["haze"]
+        f["near_gloss_diff"] = si["gloss"] - so["gloss"]
+        f["near_hue_shift"] = abs(dh) * min(1.0, min(si["chroma"], so["chroma"]) / 15.0)
+    else:
+        f["near_haze_diff"] = f["near_gloss_diff"] = f["near_hue_shift"] = 0.0
+    hue = np.degrees(np.arctan2(b, a))
+    rust = (a > 8) & (b > 14) & (hue > 35) & (hue < 75) & (L > 15) & (L < 65)
+    rust_loc = rust & (C > cv2.blur(C, (15, 15)) + 4)
+    f["rust_lab_diff"] = float(rust[inner].mean() - rust[ring].mean())
+    f["rust_local_diff"] = float(rust_loc[inner].mean() - rust_loc[ring].mean())
+    hf1 = np.abs(L - cv2.GaussianBlur(L, (0, 0), 1.0))
+    mid = np.abs(cv2.GaussianBlur(L, (0, 0), 1.5) - cv2.GaussianBlur(L, (0, 0), 4.0))
+    f["fine_texture_p90_ratio"] = math.log((np.percentile(hf1[inner], 90) + 0.3) / (np.percentile(hf1[ring], 90) + 0.3))
+    f["mid_texture_ratio"] = math.log((np.median(mid[inner]) + 0.3) / (np.median(mid[ring]) + 0.3))
+    li, lo = np.percentile(L[inner], (5, 25, 75, 95)), np.percentile(L[ring], (5, 25, 75, 95))
+    ci, co = np.percentile(C[inner], (5, 25, 75, 95)), np.percentile(C[ring], (5, 25, 75, 95))
+    for j, q in enumerate((5, 25, 75, 95)):
+        f[f"L_q{q}_diff"] = float(li[j] - lo[j])
+        f[f"C_q{q}_diff"] = float(ci[j] - co[j])
+    edges = np.linspace(-60, 60, 9)
+    hi = np.histogram2d(a[inner], b[inner], bins=(edges, edges))[0].ravel()
+    ho = np.histogram2d(a[ring], b[ring], bins=(edges, edges))[0].ravel()
+    hi, ho = hi / (hi.sum() + 1e-9), ho / (ho.sum() + 1e-9)
+    f["ab_hist_chi2"] = float(0.5 * ((hi - ho) ** 2 / (hi + ho + 1e-9)).sum())
+    sat = crop.max(axis=2).astype(np.float32) - crop.min(axis=2)
+    f["saturation_ratio"] = math.log((float(np.median(sat[inner])) + 2) / (float(np.median(sat[ring])) + 2))
+    speck = L < cv2.blur(L, (9, 9)) - 6
+    f["dark_speck_diff"] = float(speck[inner].mean() - speck[ring].mean())
+    return f
 
 
 def score_features(f: dict[str, float], model: dict[str, Any] | None = None) -> tuple[float, list[tuple[str, float, float]]]:
