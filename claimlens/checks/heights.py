@@ -112,7 +112,7 @@ def overlay(rgb: np.ndarray, res: dict[str, Any], title: str, flood: bool = Fals
 
 class HeightsCheck(Check):
     name = "heights"
-    version = "2"
+    version = "3"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.role in SKIP_ROLES or info.stage in SKIP_STAGES:  # close-ups of a plate/VIN, documents
@@ -143,7 +143,11 @@ class HeightsCheck(Check):
         m = measure(rgb, marks, plate_corners=plate_corners, plate_source="region_box", tyre_mm=tyre_mm,
                     scale_card=card)
         data = m.as_json()
-        fl = detect_flood_line(rgb, m) if m.ground_h is not None else None
+        fm = m
+        if m.ground_h is None:  # wheels under silt: the rim-ring finder, for the water line only (heights of
+            # damage marks never use it: on the heights suite it produced a number without a real reference)
+            fm = measure(rgb, [], tyre_mm=tyre_mm, ring_wheels=True)
+        fl = detect_flood_line(rgb, fm) if fm.ground_h is not None else None
         data["flood"] = fl.as_json() if fl else {"found": False}
         data["role"] = info.role
         data["pixel_scale"] = round(scale, 6)
