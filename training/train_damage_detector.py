@@ -19,6 +19,10 @@ The YOLO dataset view lives under ``--work`` (default ``out/damage``, git-ignore
 ../shared/data (nothing copied), labels are rewritten there as plain boxes (the set mixes polygon and box rows in
 one file, which ultralytics drops as corrupt), and the label caches ultralytics writes land there too.
 
+Checkpoint shipped: ``last.pt`` (the end of the fixed schedule: LR decayed, mosaic off for the last epochs).
+ultralytics' ``best.pt`` is the epoch with the best fitness on ``tune``, but 39 photos make that a noisy pick
+(docs/damage.md).
+
 Offline: the model is built from ``yolo11n.yaml`` (no pretrained weights exist offline here), ``amp=False``
 (the AMP check downloads a model), ``plots=False`` (plots download a font), ``YOLO_OFFLINE=1`` and
 ``YOLO_AUTOINSTALL=0`` (set below before ultralytics is imported) so it never tries the network or pip.
@@ -111,7 +115,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     from ultralytics import YOLO
 
-    ckpt = args.checkpoint or (args.work / "runs" / args.name / "weights" / "best.pt")
+    ckpt = args.checkpoint or (args.work / "runs" / args.name / "weights" / "last.pt")
     model = YOLO(str(ckpt))
     out = model.export(format="onnx", opset=17, imgsz=args.imgsz, simplify=False, dynamic=False, half=False,
                        nms=False, device="cpu")
@@ -140,6 +144,8 @@ def write_manifest(args: argparse.Namespace, ckpt: Path | None, metrics: dict | 
             train_info["split_counts"] = json.loads(split.read_text())["counts"]
     if args.train_seconds:
         train_info["wall_seconds"] = args.train_seconds
+    if args.note:
+        train_info["note"] = args.note
     entry = {
         "name": MODEL_NAME,
         "file": ONNX_FILE,
@@ -153,16 +159,19 @@ def write_manifest(args: argparse.Namespace, ckpt: Path | None, metrics: dict | 
                     "(workspace capstone-nh0nc), https://universe.roboflow.com/capstone-nh0nc/car-damage-detection-t0g92, "
                     "via https://github.com/yatharthbhatia/car-damage-analysis @18b6b24; CC BY 4.0",
         },
-        "licence": ("Weights trained here with ultralytics (AGPL-3.0) on CC BY 4.0 data. The data requires "
-                    "attribution (source above, repeated in docs/damage.md). Ultralytics states that models trained "
-                    "with its AGPL-3.0 code are covered by AGPL-3.0 unless an Ultralytics Enterprise licence is held; "
-                    "treat this file as AGPL-3.0 (offering it in a network service means offering its source: the "
-                    "training script and this recipe are in the repo) and clear it with legal before a commercial "
-                    "closed deployment, or retrain with an enterprise licence / a non-AGPL trainer. The runtime "
-                    "(onnxruntime + numpy + OpenCV) uses no ultralytics code."),
+        "licence": ("AGPL-3.0 (treated as such) + CC BY 4.0 data attribution. The weights were trained here, from "
+                    "random initialisation (no Ultralytics pretrained weights), with the AGPL-3.0 ultralytics package "
+                    "on CC BY 4.0 data (attribution: source above and docs/damage.md). Ultralytics' position is that "
+                    "models trained with its AGPL-3.0 code fall under AGPL-3.0 unless an Ultralytics Enterprise "
+                    "licence is held, and the exported ONNX carries 'license: AGPL-3.0' in its metadata. Whether "
+                    "trained weights are a derivative work is legally unsettled; we take the conservative reading: "
+                    "shipping this file in a network service means offering the corresponding source (the training "
+                    "script, this recipe and the repo are that source); clear it with legal before a closed "
+                    "commercial deployment, or retrain under an Enterprise licence or with a non-AGPL trainer. The "
+                    "runtime (onnxruntime + numpy + OpenCV) contains no ultralytics code."),
         "recipe": ("scripts/train-env.sh && OMP_NUM_THREADS=1 YOLO_OFFLINE=1 nice -n 5 .venv-train/bin/python "
                    f"training/train_damage_detector.py train --epochs {args.epochs} --imgsz {args.imgsz} "
-                   f"--batch {args.batch} && .venv-train/bin/python training/train_damage_detector.py export "
+                   f"--batch {args.batch} --close-mosaic {args.close_mosaic} && .venv-train/bin/python training/train_damage_detector.py export "
                    f"--imgsz {args.imgsz}"),
         "task": ("damaged-part detection, 7 classes in this order: bonnet, bumper, trunk (Roboflow 'Dickey'), door, "
                  "fender, light, windshield. Input 'images' float32 1x3xSxS RGB 0..1, letterboxed (grey 114, "
@@ -188,7 +197,7 @@ def cmd_manifest(args: argparse.Namespace) -> None:
                                           "ms_per_image", "peak_rss_mb", "speed_12mp") if k in m}
         metrics[key]["n_images"] = res["n_images"]
         metrics[key]["command"] = args.command_line or f"claimlens bench damage {res['dataset']}"
-    ckpt = args.checkpoint or (args.work / "runs" / args.name / "weights" / "best.pt")
+    ckpt = args.checkpoint or (args.work / "runs" / args.name / "weights" / "last.pt")
     write_manifest(args, ckpt if Path(ckpt).is_file() else None, metrics)
 
 
@@ -210,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-seconds", type=int, default=0, help="measured training wall time, for the manifest")
     ap.add_argument("--bench-json", nargs="*", default=[])
     ap.add_argument("--command-line", default="")
+    ap.add_argument("--note", default="", help="free text for the manifest's training record")
     args = ap.parse_args(argv)
     if args.command == "view":
         build_view(args.data, args.work)

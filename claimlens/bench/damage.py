@@ -272,6 +272,39 @@ def mean_defined(values: Iterable[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+def operating_point(predictions: dict[Any, list[tuple[str, float, Sequence[float]]]],
+                    ground_truth: dict[Any, list[tuple[str, Sequence[float]]]], min_score: float) -> dict[str, float]:
+    """Precision, recall and F1 of the boxes kept at ``min_score`` (class-aware, IoU >= 0.5, each ground-truth
+    box matched once, best score first) and the fraction of images with at least one kept box."""
+    tp = fp = 0
+    for img, preds in predictions.items():
+        gts = ground_truth.get(img, [])
+        taken = [False] * len(gts)
+        for part, score, box in sorted(preds, key=lambda p: -p[1]):
+            if score < min_score:
+                continue
+            best, best_j = 0.0, -1
+            for j, (gp, gb) in enumerate(gts):
+                if gp == part and not taken[j]:
+                    iou = float(box_iou(np.asarray(box)[None], np.asarray(gb)[None])[0, 0])
+                    if iou > best:
+                        best, best_j = iou, j
+            if best >= 0.5:
+                taken[best_j] = True
+                tp += 1
+            else:
+                fp += 1
+    npos = sum(len(g) for g in ground_truth.values())
+    precision, recall = tp / max(tp + fp, 1), tp / max(npos, 1)
+    with_box = sum(any(s >= min_score for _, s, _ in p) for p in predictions.values())
+    return {"precision": round(precision, 4), "recall": round(recall, 4),
+            "f1": round(2 * precision * recall / max(precision + recall, 1e-12), 4),
+            "images_with_a_box": round(with_box / max(len(predictions), 1), 4)}
+
+
 def _peak_rss_mb() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024
@@ -335,35 +368,14 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     map50_95 = float(np.mean([v for v in per_thr if v is not None])) if any(v is not None for v in per_thr) else None
     n_boxes = {c: sum(1 for g in ground_truth.values() for p, _ in g if p == c) for c in classes}
 
-    # operating point: boxes the product keeps (score >= DEFAULT_MIN_SCORE), matched at IoU >= 0.5, class-aware
-    tp = fp = 0
-    for img, preds in predictions.items():
-        gts = ground_truth[img]
-        taken = [False] * len(gts)
-        for part, score, box in sorted(preds, key=lambda p: -p[1]):
-            if score < DEFAULT_MIN_SCORE:
-                continue
-            best, best_j = 0.0, -1
-            for j, (gp, gb) in enumerate(gts):
-                if gp == part and not taken[j]:
-                    iou = float(box_iou(np.asarray(box)[None], np.asarray(gb)[None])[0, 0])
-                    if iou > best:
-                        best, best_j = iou, j
-            if best >= 0.5:
-                taken[best_j] = True
-                tp += 1
-            else:
-                fp += 1
-    npos = sum(len(g) for g in ground_truth.values())
     metrics: dict[str, Any] = {
         "map50": round(map50, 4) if map50 is not None else None,
         "per_class": per_class,
         "map50_95": round(map50_95, 4) if map50_95 is not None else None,
         "n_boxes": n_boxes,
-        "operating_point": {"min_score": DEFAULT_MIN_SCORE, "precision": round(tp / max(tp + fp, 1), 4),
-                            "recall": round(tp / max(npos, 1), 4),
-                            "images_with_a_box": round(sum(any(s >= DEFAULT_MIN_SCORE for _, s, _ in p)
-                                                           for p in predictions.values()) / max(len(predictions), 1), 4)},
+        "operating_point": {"min_score": DEFAULT_MIN_SCORE,
+                            **operating_point(predictions, ground_truth, DEFAULT_MIN_SCORE)},
+        "by_threshold": {str(t): operating_point(predictions, ground_truth, t) for t in THRESHOLDS},
         "ms_per_image": round(statistics.fmean(times), 2),
         "p95_ms": round(float(np.percentile(times, 95)), 2),
         "input_size": detector.input_size,
