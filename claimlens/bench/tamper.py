@@ -14,7 +14,8 @@ Metrics: ``auc`` and ``tpr_at_fpr01`` of the image score max(copy-move, splice);
 tampered images with a mask of the F1 between the mask and the shipped binary localisation (empty when
 not flagged, so a miss scores 0), at the 640-px work resolution; ``flag_rate`` at the shipped thresholds;
 ``ms_per_image`` (analysis, decode excluded); per kind the same. ``copy_move`` keys restrict to the copy-move
-kinds (the issue's target). Peer ``ela`` (error level analysis: |I - JPEG90(I)|, mask = mean + 2 std of the
+kinds (the issue's target) and rank by the copy-move score alone (``copy_move.per_kind``: per copy-move
+kind). Peer ``ela`` (error level analysis: |I - JPEG90(I)|, mask = mean + 2 std of the
 smoothed map, score = its 99.5th percentile over the median) runs on the same images.
 """
 
@@ -117,6 +118,10 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     cm_items = [i for i in out if i["row"]["kind"] in ("copy_move", "copy_move_affine")]
     if cm_items:
         metrics["copy_move"] = block(cm_items, negatives, "cm", "f1", "flag")
+        # the copy-move score alone, per copy-move kind (per_kind above ranks by max(copy-move, splice))
+        metrics["copy_move"]["per_kind"] = {
+            k: block([i for i in cm_items if i["row"]["kind"] == k], negatives, "cm", "f1", "flag")
+            for k in ("copy_move", "copy_move_affine") if any(i["row"]["kind"] == k for i in cm_items)}
     metrics["thresholds"] = {"copy_move": tp.COPY_MOVE_THRESHOLD, "splice": tp.SPLICE_THRESHOLD}
     peers: dict[str, Any] = {}
     if with_peers:

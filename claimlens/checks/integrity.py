@@ -97,7 +97,7 @@ class RecaptureCheck(Check):
 
 class TamperCheck(Check):
     name = "tamper"
-    version = "1"
+    version = "2"  # 2: SIFT keypoints (g2NN, coherent bundles) instead of ORB; fitted copy-move score
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         res = tp.analyse(photo)
@@ -115,7 +115,7 @@ class TamperCheck(Check):
                          f"the area at {list(top.source_box)} is repeated at {list(top.target_box)} ({how}), "
                          f"{100 * top.area_fraction:.1f} % of the picture."),
                 photo_id=info.photo_id,
-                evidence={"rule": "self-similar regions under one transform (block hashing / ORB + RANSAC), "
+                evidence={"rule": "self-similar regions under one transform (block hashing / SIFT g2NN + RANSAC), "
                                   "verified densely; score >= threshold",
                           "threshold": tp.COPY_MOVE_THRESHOLD, "high_from": COPY_MOVE_HIGH,
                           "score": round(res.copy_move_score, 4), "regions": [r.to_json() for r in res.regions]},

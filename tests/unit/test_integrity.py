@@ -3,6 +3,7 @@ suites and the recapture / tamper benches (claimlens.vision.integrity, claimlens
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -94,6 +95,42 @@ def test_copy_move_forgery_is_localised() -> None:
     assert findings[0].evidence["regions"] and findings[0].evidence_images
     # the untouched picture is not flagged
     assert tp.analyse(decode_photo(_jpeg(base, 90))).copy_move_score < tp.COPY_MOVE_THRESHOLD
+
+
+def _rotated_copy(seed: int, angle: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(camera original, forgery): a disk of the picture pasted elsewhere, rotated by ``angle`` and scaled."""
+    rng = np.random.default_rng([7, seed])
+    base = suite._tamper_base(_scene(seed), rng)
+    h, w = base.shape[:2]
+    cx, cy, r = 0.3 * w, 0.4 * h, 0.09 * max(h, w)
+    M = cv2.getRotationMatrix2D((cx, cy), angle, scale)
+    M[:, 2] += (0.4 * w, 0.2 * h)
+    moved = cv2.warpAffine(base, M, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    disk = np.zeros((h, w), np.uint8)
+    cv2.circle(disk, (int(cx), int(cy)), int(r), 1, -1)
+    target = cv2.warpAffine(disk, M, (w, h), flags=cv2.INTER_NEAREST)
+    return base, np.where(target[..., None] > 0, moved, base)
+
+
+@pytest.mark.parametrize(("seed", "angle"), [(0, 18.0), (3, -25.0)])
+def test_rotated_scaled_copy_move_is_found_with_its_transform(seed: int, angle: float) -> None:
+    base, forged = _rotated_copy(seed, angle, 1.05)
+    res = tp.analyse(decode_photo(_jpeg(forged, 90)), splice=False)
+    assert res.copy_move_score >= tp.COPY_MOVE_THRESHOLD, res.to_json()
+    top = res.regions[0]
+    assert top.method == "keypoints"
+    # source -> target or target -> source: the angle and the scale up to inversion
+    assert abs(abs(top.rotation_deg) - abs(angle)) < 2.0, top.rotation_deg
+    assert abs(abs(math.log(top.scale)) - math.log(1.05)) < 0.02, top.scale
+    assert tp.analyse(decode_photo(_jpeg(base, 90)), splice=False).copy_move_score < tp.COPY_MOVE_THRESHOLD
+
+
+def test_weak_copy_move_evidence_ranks_but_never_flags() -> None:
+    # the weak tier (a candidate that fails the slide or noise gate by a little) stays below the threshold
+    assert tp.WEAK_SCORE_CAP ** 2 < tp.COPY_MOVE_THRESHOLD
+    strong = tp._candidate_score(200, 0.05, 0.7, 1.0, 0.0, 0.1, "keypoints")
+    chance = tp._candidate_score(8, 0.005, 0.27, 0.6, 0.25, 0.2, "keypoints")  # typical authentic candidate
+    assert strong >= 0.95 and chance < 0.3, (strong, chance)
 
 
 def test_untouched_real_damage_photos_are_not_flagged() -> None:

@@ -7,13 +7,21 @@ Copy-move, two detectors whose candidates share one verification:
   apart) into hash keys; windows with equal keys are paired, pairs vote for their shift vector, and shifts
   with enough votes become candidates. Windows without texture (std < 5 grey levels) are left out: in flat
   paint everything matches everything.
-* **Keypoints** (rotation and scale): ORB keypoints matched against themselves (nearest other keypoint,
-  ratio test), RANSAC similarity transforms, up to two clusters.
+* **Keypoints** (rotation and scale): SIFT keypoints of a 480-px copy matched against themselves with the
+  generalised 2-nearest-neighbour test (g2NN), matches closer than the minimum shift dropped, isolated
+  matches dropped (a copied region gives a bundle of matches whose sources and targets lie together), then
+  RANSAC similarity transforms, up to six clusters. (ORB, used before, found half of the rotated copies of
+  the blurry, upscaled suite content; SIFT at this size finds most and costs ~50 ms.)
 * **Verification** (both): for a candidate transform T, the dense difference |I(x) - I(T x)| is computed,
   smoothed, and the pixels where it is small, that are textured and that lie near the supporting matches
   form the copied region; T maps it to the pasted one. A candidate is kept when the region is large enough
-  (>= 0.25 % of the picture), has enough supporting matches, and does not overlap its own copy much (a
-  periodic texture - a grille, a fence - matches itself shifted by one period, and its region overlaps).
+  (>= 0.25 % of the picture), does not overlap its own copy much (a periodic texture - a grille, a fence -
+  matches itself shifted by one period), stops matching when T slides 4 px (an edge along itself), does not
+  continue one more step (rows of printed characters), and shares its sensor noise with its source.
+* **Score**: a logistic on the kept candidate's evidence (support, region size, dense similarity, one piece,
+  continuation, slide, detector), fitted on the calibration split (``SCORE_WEIGHTS``). A candidate that fails
+  the slide or the noise gate only by a little is *weak*: it gets a capped score below the operating
+  threshold (ranking only, never a finding).
 
 Splice / in-paint: the noise floor of each cell (mean |Immerkaer residual| at native resolution, the 25th
 percentile of 8 x 8 sub-cells, so edges do not count) is compared with the rest of the photo among cells of
@@ -22,7 +30,7 @@ region smoothed by in-painting) raises the splice score. This cue is weak on den
 generative in-painting that synthesises noise: it is calibrated to stay quiet (false alarms <= 1 % on the
 generated authentic photos), so it misses much (see docs/integrity.md).
 
-Cost on a 12 MP photo: the 640-px grey copy (shared), ~40 ms for copy-move and ~40 ms for the native-
+Cost on a 12 MP photo: the 640-px grey copy (shared), ~70-90 ms for copy-move (SIFT ~50) and ~40 ms for the native-
 resolution residual; independent of the size otherwise.
 """
 
@@ -43,9 +51,15 @@ BLOCK = 8
 MIN_BLOCK_STD = 5.0
 MAX_COHERENCE = 0.75  # windows with one dominant gradient direction (straight edges) are not matched
 MIN_VOTES = 8
-MAX_SLIDE_MATCH = 0.5
-MAX_CONTINUATION = 0.35
-MAX_NOISE_RATIO = 1.22  # residual difference / residual size; ~1.41 for independent noise  # share of a region that still matches one more step along the transform  # share of a region still matching when the transform slides 4 px along the shift
+MAX_SLIDE_MATCH = 0.5  # share of a region still matching when the transform slides 4 px
+MAX_CONTINUATION = 0.35  # share of a region that still matches one more step along the transform
+MAX_NOISE_RATIO = 1.22  # residual difference / residual size; ~1.41 for independent noise
+# A candidate that fails the slide or the noise gate by a little (up to these) is "weak": its score, capped at
+# WEAK_SCORE_CAP ** 2 (below the operating threshold), ranks the photo above ones with no candidate at all
+# (a subpixel-shifted copy decorrelates part of its noise; blurry content slides), but raises no finding.
+WEAK_SLIDE_MATCH = 0.7
+WEAK_NOISE_RATIO = 1.6
+WEAK_SCORE_CAP = 0.75
 MAX_BUCKET = 6  # keys shared by more windows are texture, not a copy
 MIN_REGION_FRAC = 0.0025  # copied region at least 0.25 % of the picture
 MAX_SELF_OVERLAP = 0.25
@@ -205,68 +219,96 @@ def _block_candidates(g: np.ndarray, min_shift: float) -> list[tuple[np.ndarray,
 
 # ------------------------------------------------------------------------------------------- keypoints
 
-_ORB = None
+_SIFT = None
+KP_SIDE = 480  # keypoints on a copy with this long side (the 640-px copy reduced: SIFT doubles its first octave)
+KP_RATIO = 0.8  # g2NN: keep the k-th match while d_k / d_(k+1) < this
+KP_MIN_INLIERS = 5
+KP_CLUSTERS = 6
+KP_NEIGHBOUR_RADIUS = 48.0  # work pixels
+KP_MIN_NEIGHBOURS = 2
 
 
-def _orb():  # type: ignore[no-untyped-def]
-    global _ORB
-    if _ORB is None:
-        _ORB = cv2.ORB_create(nfeatures=1500, scaleFactor=1.2, nlevels=6, edgeThreshold=15, patchSize=15,
-                              fastThreshold=5)
-    return _ORB
+def _sift():  # type: ignore[no-untyped-def]
+    global _SIFT
+    if _SIFT is None:
+        _SIFT = cv2.SIFT_create(nfeatures=1500, contrastThreshold=0.01)
+    return _SIFT
 
 
 def _keypoint_candidates(g: np.ndarray, min_shift: float) -> list[tuple[np.ndarray, np.ndarray, int]]:
-    """Candidate affine transforms (2x3, source -> target), their inlier source points (N, 2) as (x, y)."""
-    kps, des = _orb().detectAndCompute(g, None)
+    """Candidate affine transforms (2x3, source -> target, work pixels) with their inlier source points (N, 2)
+    as (x, y): SIFT keypoints of a reduced copy matched against themselves with the generalised 2-nearest-
+    neighbour test (g2NN: every match k kept while d_k < ratio * d_(k+1), so a region copied twice yields
+    both), matches closer than ``min_shift`` dropped, then RANSAC similarity transforms, up to
+    ``KP_CLUSTERS`` clusters (each found cluster and its reversed twins removed before the next)."""
+    s = min(1.0, KP_SIDE / max(g.shape))
+    gs = cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1.0 else g
+    kps, des = _sift().detectAndCompute(gs, None)
     if des is None or len(kps) < 20:
         return []
     pts = np.float32([k.pt for k in kps])
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    knn = matcher.knnMatch(des, des, k=3)
-    pairs: set[tuple[int, int]] = set()
-    xy = pts.tolist()
-    min2 = min_shift * min_shift
+    knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(des, des, k=5)
+    k = 5
+    idx = np.full((len(kps), k), -1, np.int64)
+    dist = np.full((len(kps), k), np.inf, np.float32)
     for i, ms in enumerate(knn):
-        xi, yi = xy[i]
-        others = []
-        for m in ms:
-            j = m.trainIdx
-            if j != i and (xy[j][0] - xi) ** 2 + (xy[j][1] - yi) ** 2 > 9:
-                others.append((m.distance, j))
-        if not others:
-            continue
-        dist1, j = others[0]
-        d2 = others[1][0] if len(others) > 1 else 256.0
-        if dist1 <= 40 and dist1 < 0.75 * d2 and (xy[j][0] - xi) ** 2 + (xy[j][1] - yi) ** 2 >= min2:
-            pairs.add((min(i, j), max(i, j)))
-    a_idx = [p[0] for p in sorted(pairs)]
-    b_idx = [p[1] for p in sorted(pairs)]
-    if len(a_idx) < 6:
+        for c, m in enumerate(ms):
+            idx[i, c], dist[i, c] = m.trainIdx, m.distance
+    valid = idx >= 0
+    far_self = np.zeros_like(valid)
+    far_self[valid] = np.hypot(*(pts[idx[valid]] - np.repeat(pts, k, 0).reshape(-1, k, 2)[valid]).T) > 3
+    # drop the self match (and keypoints at the same place: SIFT repeats a point with two orientations)
+    order = np.argsort(~far_self, axis=1, kind="stable")
+    idx = np.take_along_axis(np.where(far_self, idx, -1), order, 1)
+    dist = np.take_along_axis(np.where(far_self, dist, np.inf), order, 1)
+    nxt = np.concatenate([dist[:, 1:], np.full((len(kps), 1), np.inf, np.float32)], 1)
+    ok = np.cumprod(dist < KP_RATIO * nxt, axis=1).astype(bool) & (idx >= 0)
+    ii, cc = np.nonzero(ok)
+    jj = idx[ii, cc]
+    A, B = pts[ii], pts[jj]
+    far = np.hypot(*(A - B).T) >= min_shift * s
+    keep = far & (ii < jj)
+    pairs = {(int(a), int(b)) for a, b in zip(ii[keep], jj[keep])}
+    pairs |= {(int(b), int(a)) for a, b in zip(ii[far & (ii > jj)], jj[far & (ii > jj)])}
+    if len(pairs) < KP_MIN_INLIERS:
         return []
-    A, B = pts[a_idx], pts[b_idx]
+    pa = np.array(sorted(pairs))
+    A, B = pts[pa[:, 0]], pts[pa[:, 1]]
+    # a copied region gives a bundle of matches (sources together, targets together); a chance match of
+    # two look-alike corners is alone: keep pairs with at least KP_MIN_NEIGHBOURS such neighbours
+    if len(A) > 1:
+        r2 = (KP_NEIGHBOUR_RADIUS * s) ** 2
+
+        def d2(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+            return ((P[:, None, :] - Q[None, :, :]) ** 2).sum(-1)
+
+        near = ((d2(A, A) < r2) & (d2(B, B) < r2)) | ((d2(A, B) < r2) & (d2(B, A) < r2))
+        coherent = near.sum(1) - 1 >= KP_MIN_NEIGHBOURS
+        A, B = A[coherent], B[coherent]
+        if len(A) < KP_MIN_INLIERS:
+            return []
     # both orientations: RANSAC picks one transform, the reversed pairs are its outliers
     src, dst = np.concatenate([A, B]), np.concatenate([B, A])
     out = []
-    for _ in range(2):
-        if len(src) < 6:
+    for _ in range(KP_CLUSTERS):
+        if len(src) < KP_MIN_INLIERS:
             break
-        M, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0,
-                                             maxIters=500, confidence=0.99, refineIters=5)
+        M, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.5,
+                                             maxIters=2000, confidence=0.995, refineIters=10)
         if M is None:
             break
         inl = inl.ravel().astype(bool)
         n_in = int(inl.sum())
-        if n_in < 6:
+        if n_in < KP_MIN_INLIERS:
             break
         scale = math.hypot(M[0, 0], M[1, 0])
         if 0.6 < scale < 1.6 and math.hypot(M[0, 2], M[1, 2]) > 1:
-            out.append((M.astype(np.float64), src[inl], n_in))
+            W = M.astype(np.float64).copy()
+            W[:, 2] /= s  # to work-image pixels
+            out.append((W, src[inl] / s, n_in))
         # drop the inliers and their reversed twins before looking for another cluster
-        keep = ~inl
-        inl_set = {(round(float(x), 1), round(float(y), 1)) for x, y in np.concatenate([src[inl], dst[inl]])}
-        keep &= np.array([(round(float(x), 1), round(float(y), 1)) not in inl_set for x, y in src])
-        src, dst = src[keep], dst[keep]
+        drop = inl | np.concatenate([inl[len(A):], inl[:len(A)]])
+        src, dst = src[~drop], dst[~drop]
     return out
 
 
@@ -390,6 +432,23 @@ def _affine_params(M: np.ndarray) -> tuple[float, float]:
     return math.degrees(math.atan2(M[1, 0], M[0, 0])), math.hypot(M[0, 0], M[1, 0])
 
 
+# Candidate score: a logistic on the verified candidate's evidence, fitted (L2 = 3, Newton) on the calibration
+# split of the generated suite: candidates of authentic photos (negatives) vs candidates that land on the
+# forged region (positives), among those passing the gates above (docs/integrity.md, "Copy-move score").
+SCORE_BIAS = -4.09
+SCORE_WEIGHTS = {"log_support": 0.28, "log_area": 0.99, "similarity": 6.16, "largest_piece": 1.99,
+                 "continuation": -10.62, "slide": 0.56, "keypoints": -1.08}
+
+
+def _candidate_score(support: int, area: float, sim: float, largest: float, continuation: float, slide: float,
+                     method: str) -> float:
+    w = SCORE_WEIGHTS
+    z = (SCORE_BIAS + w["log_support"] * math.log(max(support, 1)) + w["log_area"] * math.log(area / MIN_REGION_FRAC)
+         + w["similarity"] * sim + w["largest_piece"] * largest + w["continuation"] * continuation
+         + w["slide"] * slide + w["keypoints"] * (method == "keypoints"))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
 def detect_copy_move(g: np.ndarray, scale_to_original: float) -> tuple[float, list[CopyMoveRegion], np.ndarray]:
     """(score 0..1, regions, label mask 1 = source / 2 = target) on a grey work image."""
     h, w = g.shape
@@ -418,26 +477,31 @@ def detect_copy_move(g: np.ndarray, scale_to_original: float) -> tuple[float, li
             continue  # periodic texture
         # an edge (or a stripe pattern) matches itself shifted along its direction: a copy matches at
         # exactly one offset, so the region must stop matching when the transform slides a few pixels
-        if _slides(f, M, src, local_std) > MAX_SLIDE_MATCH:
+        slide = _slides(f, M, src, local_std)
+        if slide > WEAK_SLIDE_MATCH:
             continue
+        weak = slide > MAX_SLIDE_MATCH
         # a periodic pattern (frit dots, a grille, rows of printed characters) goes on matching one more
         # period further; a copied region does not
-        if _continues(f, M, src, local_std) > MAX_CONTINUATION:
+        cont = _continues(f, M, src, local_std)
+        if cont > MAX_CONTINUATION:
             continue
         if ((label > 0) & (src > 0)).sum() > 0.5 * a_src:
             continue  # the same region found by the other detector
         # pixels copied carry their sensor noise along; two look-alike objects photographed apart do not
         nr = _noise_ratio(f, M, src)
-        if nr is not None and nr > MAX_NOISE_RATIO:
+        if nr is not None and nr > WEAK_NOISE_RATIO:
             continue
+        weak |= nr is not None and nr > MAX_NOISE_RATIO
         # a copied region is one piece; repeated printed characters are many small ones
         n_cc, _, cc_stats, _ = cv2.connectedComponentsWithStats(src, connectivity=8)
         largest = float(cc_stats[1:, cv2.CC_STAT_AREA].max()) / a_src if n_cc > 1 else 0.0
         area = (a_src + a_dst) / (h * w)
-        # evidence strength: supporting matches per region size, and the region size itself
-        z = (-4.0 + 1.6 * math.log(max(support, 1)) + 1.2 * math.log(area / MIN_REGION_FRAC + 1e-9)
-             + 4.0 * (sim - 0.5) + 2.0 * (1.0 - (nr if nr is not None else 1.0)) + 2.0 * (largest - 1.0))
-        score = 1.0 / (1.0 + math.exp(-z))
+        score = _candidate_score(support, area, sim, largest, cont, slide, method)
+        if weak:
+            # failed a gate by a little: kept as a ranking score below the operating threshold, never a finding
+            best = max(best, min(score, WEAK_SCORE_CAP) * WEAK_SCORE_CAP)
+            continue
         if score < 0.2:
             continue
         best = max(best, score)
