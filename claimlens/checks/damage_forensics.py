@@ -69,19 +69,19 @@ def work_copy(photo: DecodedPhoto, side: int = WORK_SIDE) -> tuple[np.ndarray, f
     return photo.rgb_at(side), min(1.0, side / float(max(photo.height, photo.width)))
 
 
-def _detect(work: np.ndarray) -> tuple[list[dict[str, Any]], str]:
-    """Detector regions in work pixels, and a note on what happened."""
+def _detect(photo: DecodedPhoto, s: float) -> tuple[list[dict[str, Any]], str]:
+    """Detector regions in work pixels (``s`` work px per photo px), and a note on what happened."""
     try:
-        from claimlens.vision.damage.detector import detect_damage
+        from claimlens.vision.damage.detector import detect_damage_photo
     except ImportError as exc:
         return [], f"damage detector not available ({exc.__class__.__name__}): whole photo analysed"
     try:
-        boxes = detect_damage(work)
+        boxes = detect_damage_photo(photo)
     except Exception as exc:  # noqa: BLE001  (model missing or failing: never fail the photo for it)
         log.warning("damage detector failed: %s", exc)
         return [], f"damage detector failed ({exc.__class__.__name__}): whole photo analysed"
-    out = [{"box": (float(b.x1), float(b.y1), float(b.x2), float(b.y2)), "part": getattr(b, "part", None),
-            "score": float(getattr(b, "score", 0.0)), "source": "detector"} for b in boxes]
+    out = [{"box": (b.x1 * s, b.y1 * s, b.x2 * s, b.y2 * s), "part": b.part, "score": float(b.score),
+            "source": "detector"} for b in boxes]
     return out, "detector"
 
 
@@ -118,7 +118,7 @@ class DamageForensicsCheck(Check):
                 regions.append({"box": box, "part": r.get("part"), "source": "adjuster"})
         source = "adjuster"
         if not regions:
-            regions, source = _detect(work)
+            regions, source = _detect(photo, s)
             if source != "detector":
                 notes.append(source)
                 source = "whole_photo"

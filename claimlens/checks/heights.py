@@ -48,10 +48,11 @@ def _short(pid: str) -> str:
     return pid[:8]
 
 
-def _marks_from(info: PhotoInfo, rgb: np.ndarray, regions: list[dict] | None = None
-                ) -> tuple[list[Box], dict[str, Any]]:
+def _marks_from(photo: DecodedPhoto, scale: float, regions: list[dict]) -> tuple[list[Box], dict[str, Any]]:
+    """Marks and scale references from the adjuster's regions (already in analysis pixels); the damage
+    detector's boxes only when the adjuster marked no damage (their regions take precedence, #6)."""
     marks, refs = [], {}
-    for r in (info.regions or []) if regions is None else regions:
+    for r in regions:
         part = (r.get("part") or "damage").strip().lower()
         base = part.split(":")[0]
         box = Box(float(r["x1"]), float(r["y1"]), float(r["x2"]), float(r["y2"]), "region", part)
@@ -59,14 +60,14 @@ def _marks_from(info: PhotoInfo, rgb: np.ndarray, regions: list[dict] | None = N
             refs.setdefault(base, []).append((box, part))
         else:
             marks.append(box)
-    try:  # the damage localiser of issue #6, when it is installed
-        from claimlens.vision.damage.detector import detect_damage  # type: ignore
+    if marks:
+        return marks, refs
+    try:  # the damage localiser of issue #6, when it is installed (one run per photo, shared)
+        from claimlens.vision.damage.detector import detect_damage_photo
 
-        for d in detect_damage(rgb) or []:
-            b = d.get("box") if isinstance(d, dict) else getattr(d, "box", None)
-            if b is not None and len(b) == 4:
-                marks.append(Box(*[float(v) for v in b], source="detector",
-                                 label=(d.get("label") if isinstance(d, dict) else getattr(d, "label", None))))
+        for d in detect_damage_photo(photo):
+            marks.append(Box(d.x1 * scale, d.y1 * scale, d.x2 * scale, d.y2 * scale, source="detector",
+                             label=d.part))
     except ImportError:
         pass
     except Exception as exc:  # noqa: BLE001 - a failing optional detector must not fail the heights check
@@ -112,7 +113,7 @@ def overlay(rgb: np.ndarray, res: dict[str, Any], title: str, flood: bool = Fals
 
 class HeightsCheck(Check):
     name = "heights"
-    version = "3"
+    version = "4"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.role in SKIP_ROLES or info.stage in SKIP_STAGES:  # close-ups of a plate/VIN, documents
@@ -124,7 +125,7 @@ class HeightsCheck(Check):
         scale = rgb.shape[1] / photo.rgb.shape[1]
         info_regions = [dict(r, x1=float(r["x1"]) * scale, y1=float(r["y1"]) * scale, x2=float(r["x2"]) * scale,
                              y2=float(r["y2"]) * scale) for r in (info.regions or [])]
-        marks, refs = _marks_from(info, rgb, info_regions)
+        marks, refs = _marks_from(photo, scale, info_regions)
         plate_corners = None
         if "plate" in refs or "licence_plate" in refs or "license_plate" in refs:
             box = (refs.get("plate") or refs.get("licence_plate") or refs.get("license_plate"))[0][0]
@@ -195,15 +196,19 @@ class HeightsCheck(Check):
                         photo_id=p.info.photo_id,
                         evidence={"rule": "a height needs a scale reference and a ground contact",
                                   "status": d.get("status"), "notes": d.get("notes", [])}))
-            worst = None
+            # the collision needs one insured mark and one third-party mark that could have touched: flag only
+            # when no pair is consistent, and show the pair that comes closest
+            closest, any_consistent = None, False
             for pa, da in insured:
                 for ra in ranges(pa, da):
                     for pb, db in third:
                         for rb in ranges(pb, db):
                             res = compare_ranges(ra[:4], rb[:4])
-                            if not res["consistent"] and (worst is None or res["gap_cm"] - res["allowance_cm"]
-                                                          > worst[0]["gap_cm"] - worst[0]["allowance_cm"]):
-                                worst = (res, pa, ra, pb, rb)
+                            any_consistent = any_consistent or res["consistent"]
+                            excess = res["gap_cm"] - res["allowance_cm"]
+                            if closest is None or excess < closest[0]["gap_cm"] - closest[0]["allowance_cm"]:
+                                closest = (res, pa, ra, pb, rb)
+            worst = None if any_consistent else closest
             if worst:
                 res, pa, ra, pb, rb = worst
                 imgs = {}
@@ -225,7 +230,8 @@ class HeightsCheck(Check):
                              f"than braking dive + load + 2 sigma ({res['allowance_cm']:.0f} cm): the marks cannot "
                              f"have touched each other in one collision."),
                     photo_id=pa.info.photo_id,
-                    evidence={"rule": "gap between height ranges > dive + load + k * combined sigma", **res,
+                    evidence={"rule": "for every pair of insured and third-party marks: gap between height ranges > "
+                                      "dive + load + k * combined sigma (the closest pair shown)", **res,
                               "insured": {"photo_id": pa.info.photo_id, "range_cm": ra[:2], "sigma_cm": ra[2:4],
                                           "source": ra[4]},
                               "third_party": {"photo_id": pb.info.photo_id, "range_cm": rb[:2], "sigma_cm": rb[2:4],

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,6 +32,7 @@ except ImportError:  # pragma: no cover - pillow-heif is a declared dependency
 
 ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "HEIF", "TIFF", "BMP", "MPO", "AVIF"}
 DEFAULT_MAX_PIXELS = 80_000_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,7 +58,7 @@ class DecodedPhoto:
     orientation: int = 1
     mode: str = "RGB"
     source_info: SourceInfo | None = field(default=None, repr=False)
-    _cache: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def height(self) -> int:
@@ -93,6 +96,13 @@ class DecodedPhoto:
                 size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
                 small = cv2.resize(self.rgb, size, interpolation=cv2.INTER_AREA)
             self._cache[key] = small
+        return self._cache[key]
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """A value derived from the pixels, computed once per photo and shared by every check that asks for it
+        (e.g. the damage detector's boxes, wanted by two checks)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
         return self._cache[key]
 
     def thumbnail_jpeg(self, max_side: int = 640, quality: int = 80) -> bytes:

@@ -96,6 +96,17 @@ def test_inconsistent_pair_flagged_consistent_not():
     assert check.assess_claim(_ctx(bad, tape)) == []
 
 
+def test_one_pair_that_could_have_touched_clears_the_claim():
+    check = HeightsCheck()
+    claim = {"claim_id": "C1", "loss_type": "collision"}
+    third = PhotoAnalysis(_info("b", "third_party"), {"heights": _measured(36, 50)})
+    door = PhotoAnalysis(_info("d", "damage"), {"heights": _measured(80, 95)})  # a second, unrelated mark
+    bumper = PhotoAnalysis(_info("a", "damage"), {"heights": _measured(30, 40)})
+    assert check.assess_claim(_ctx([bumper, door, third], claim)) == []
+    flagged = check.assess_claim(_ctx([door, third], claim))
+    assert [f.code for f in flagged] == ["heights.inconsistent"] and flagged[0].photo_id == "d"
+
+
 def test_no_scale_photo_gives_refusal_and_no_numbers():
     rng = np.random.default_rng([5, 2])
     jpeg, lab = hs.heights_scene(rng, [], [], (0.4, 0.5), no_ref=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -219,3 +220,23 @@ def shared_detector() -> DamageDetector:
 def detect_damage(rgb: np.ndarray, *, min_score: float = DEFAULT_MIN_SCORE) -> list[DamageBox]:
     """Damaged parts in an RGB image (boxes in its pixels), best first, with the process-wide model."""
     return shared_detector().detect(rgb, min_score=min_score)
+
+
+PHOTO_SIDE = 1024
+"""Long side of the copy the per-photo detection runs on (the model sees 256 px; 1024 keeps the letterbox
+input sharp and the copy is the one other checks already share)."""
+
+
+def detect_damage_photo(photo: Any, *, min_score: float = DEFAULT_MIN_SCORE) -> list[DamageBox]:
+    """Damaged parts of a :class:`~claimlens.vision.decode.DecodedPhoto`, boxes in the photo's own pixels.
+
+    Computed once per photo (``photo.memo``) on ``photo.rgb_at(PHOTO_SIDE)``: every check that wants damage
+    regions (damage forensics, heights) shares one detector run instead of paying for it twice.
+    """
+    def run() -> list[DamageBox]:
+        work = photo.rgb_at(PHOTO_SIDE)
+        f = photo.width / float(work.shape[1])
+        return [DamageBox(b.x1 * f, b.y1 * f, b.x2 * f, b.y2 * f, b.part, b.score)
+                for b in detect_damage(work, min_score=min_score)]
+
+    return photo.memo(f"damage_boxes@{min_score:g}", run)
