@@ -59,8 +59,10 @@ FEATURES = BASE_FEATURES + CONTRAST_FEATURES
 
 # Fitted by training/fit_part_age.py (L2 logistic regression, l2 = 3, on standardised features) on the train
 # half of the generated parts suite, three fresh/old renders per eligible train source (1146 images):
-# `python training/fit_part_age.py --seeds 0,1,2 --n 1000 --l2 3 --write`. THRESHOLD = max(95th percentile
-# of the train fresh scores 0.719, 96th percentile of the real train-half photos' highest box score 0.918).
+# `python training/fit_part_age.py --seeds 0,1,2 --n 1000 --l2 3 --real-pct 98 --write`. THRESHOLD = max(95th
+# percentile of the train fresh scores 0.719, 98th percentile of the real train-half photos' highest box score
+# 0.965). The 96th percentile (0.918) flagged 7.2 % of the real test-half photos: too many LOW flags on
+# genuine damage for a cue with no target; the lead raised it to the 98th (the AUC does not depend on it).
 # --- fitted model start ---
 MODEL: dict[str, Any] = {
     "bias": 0.485591,
@@ -98,7 +100,7 @@ MODEL: dict[str, Any] = {
         "ab_hist_chi2": 0.511559, "saturation_ratio": -0.657682, "dark_speck_diff": -0.801113
     },
 }
-THRESHOLD = 0.9179
+THRESHOLD = 0.9654
 # --- fitted model end ---
 """THRESHOLD: age-contrast score at or above which ``damage.part_age_mismatch`` is reported."""
 
