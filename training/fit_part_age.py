@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from claimlens.bench import parts
 from claimlens.bench.recapture import auc, fit_logistic
 from claimlens.datasets import damage_suite as ds
 from claimlens.vision.damage import part_age as PA
+from claimlens.vision.damage.logistic import write_model_block
 
 
 def main() -> None:
@@ -68,27 +68,8 @@ def main() -> None:
                       "real_train_photo_flag_rate": float(np.mean([v >= thr for v in per_photo.values()])),
                       "weights": {k: round(v, 3) for k, v in model["weight"].items()}}, indent=1))
     if a.write:
-        def fmt(d: dict) -> str:
-            lines, cur = [], ""
-            for k, v in d.items():
-                item = f'"{k}": {v:.6g}, '
-                if len(cur) + len(item) > 96:
-                    lines.append(cur.rstrip())
-                    cur = ""
-                cur += item
-            lines.append(cur.rstrip().rstrip(","))
-            return "{\n        " + "\n        ".join(lines) + "\n    }"
-        block = ("# --- fitted model start ---\nMODEL: dict[str, Any] = {\n"
-                 f'    "bias": {model["bias"]:.6g},\n'
-                 f'    "mean": {fmt(model["mean"])},\n'
-                 f'    "std": {fmt(model["std"])},\n'
-                 f'    "weight": {fmt(model["weight"])},\n'
-                 "}\n"
-                 f"THRESHOLD = {thr}\n# --- fitted model end ---\n")
         path = Path(PA.__file__)
-        text = re.sub(r"# --- fitted model start ---\n.*?# --- fitted model end ---\n", lambda _m: block,
-                      path.read_text(), flags=re.DOTALL)
-        path.write_text(text)
+        write_model_block(path, model, {"THRESHOLD": thr})
         print(f"wrote {path}")
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import tempfile
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from PIL import Image
 from claimlens.bench.recapture import auc
 from claimlens.datasets import damage_suite as ds
 from claimlens.vision.damage import scratches as S
+from claimlens.vision.damage.logistic import write_model_block
 
 
 def _box(r: dict) -> tuple[int, int, int, int] | None:
@@ -128,29 +128,9 @@ def main() -> None:
                                "real_train_boxes_scratch_like": float(like.mean())},
                       "weights": {k: round(v, 3) for k, v in model["weight"].items()}}, indent=1))
     if a.write:
-        def fmt(d: dict) -> str:
-            lines, cur = [], ""
-            for k, v in d.items():
-                item = f'"{k}": {v:.6g}, '
-                if len(cur) + len(item) > 96:
-                    lines.append(cur.rstrip())
-                    cur = ""
-                cur += item
-            lines.append(cur.rstrip().rstrip(","))
-            return "{\n        " + "\n        ".join(lines) + "\n    }"
-        block = ("# --- fitted model start ---\nMODEL: dict[str, Any] = {\n"
-                 f'    "bias": {model["bias"]:.6g},\n'
-                 f'    "mean": {fmt(model["mean"])},\n'
-                 f'    "std": {fmt(model["std"])},\n'
-                 f'    "weight": {fmt(model["weight"])},\n'
-                 "}\n"
-                 f"THRESHOLD = {thr}\nMIN_LINE_SHARE = {gate_ls:.4g}\nMAX_COARSE_RELIEF = {gate_cr:.4g}\n"
-                 "# --- fitted model end ---\n")
         path = Path(S.__file__)
-        text = path.read_text()
-        text = re.sub(r"# --- fitted model start ---\n.*?# --- fitted model end ---\n", lambda _m: block, text,
-                      flags=re.DOTALL)
-        path.write_text(text)
+        write_model_block(path, model, {"THRESHOLD": thr, "MIN_LINE_SHARE": float(f"{gate_ls:.4g}"),
+                                        "MAX_COARSE_RELIEF": float(f"{gate_cr:.4g}")})
         print(f"wrote {path}")
 
 

@@ -42,6 +42,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from claimlens.vision.damage.logistic import logistic_score
+
 WORK_SIDE = 384
 RING = 0.35
 
@@ -258,15 +260,8 @@ def _contrast_features(crop: np.ndarray, lab: np.ndarray, hsv: np.ndarray, hf: n
 
 
 def score_features(f: dict[str, float], model: dict[str, Any] | None = None) -> tuple[float, list[tuple[str, float, float]]]:
-    m = model or MODEL
-    z = float(m["bias"])
-    contrib = []
-    for k in FEATURES:
-        c = float(m["weight"][k]) * (f[k] - float(m["mean"][k])) / max(float(m["std"][k]), 1e-9)
-        contrib.append((k, f[k], c))
-        z += c
-    contrib.sort(key=lambda t: -abs(t[2]))
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), contrib
+    """(score, contributions sorted by magnitude) under ``model`` (default :data:`MODEL`)."""
+    return logistic_score(f, model or MODEL, FEATURES)
 
 
 def analyse_part(rgb: np.ndarray, box: tuple[float, float, float, float],

@@ -72,6 +72,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from claimlens.vision.damage.logistic import logistic_score
+
 MIN_SIDE = 256
 MAX_SIDE = 512
 CONTEXT = 0.25
@@ -709,15 +711,7 @@ def _texture_features(gray: np.ndarray, region: np.ndarray, ring: np.ndarray, st
 
 def score_features(f: dict[str, float], model: dict[str, Any] | None = None) -> tuple[float, list[tuple[str, float, float]]]:
     """(score, contributions sorted by magnitude) under ``model`` (default :data:`MODEL`)."""
-    m = model or MODEL
-    z = float(m["bias"])
-    contrib = []
-    for k in FEATURES:
-        c = float(m["weight"][k]) * (f[k] - float(m["mean"][k])) / max(float(m["std"][k]), 1e-9)
-        contrib.append((k, f[k], c))
-        z += c
-    contrib.sort(key=lambda t: -abs(t[2]))
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z)))), contrib
+    return logistic_score(f, model or MODEL, FEATURES)
 
 
 def analyse_region(rgb: np.ndarray, box: tuple[float, float, float, float] | None = None,
