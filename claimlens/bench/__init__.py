@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-BENCHES = ("duplicates", "pipeline", "index", "upload", "recapture", "tamper", "plates", "vins", "damage", "scratches", "parts", "heights", "flood")
+BENCHES = ("duplicates", "pipeline", "index", "upload", "recapture", "tamper", "plates", "vins", "damage",
+           "scratches", "parts", "heights", "flood")
 
 
 def run_bench(name: str, dataset_dir: Path | None, *, suite: bool, json_out: Path | None,
