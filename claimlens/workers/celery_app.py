@@ -16,8 +16,14 @@ from kombu import Queue
 from claimlens.config import get_settings
 
 
+def soft_time_limit(hard_limit: float) -> float:
+    """The soft limit: 80 % of the hard one (at least 5 s before it), so the task can still retry."""
+    return max(1.0, min(0.8 * hard_limit, hard_limit - 5.0))
+
+
 def make_celery() -> Celery:
     s = get_settings()
+    hard_limit = min(s.task_time_limit_seconds, max(30, s.visibility_timeout_seconds - 30))
     app = Celery("claimlens", include=["claimlens.workers.tasks"])
     transport = {"visibility_timeout": s.visibility_timeout_seconds}
     app.conf.update(
@@ -29,7 +35,10 @@ def make_celery() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_time_limit=min(s.task_time_limit_seconds, max(30, s.visibility_timeout_seconds - 30)),
+        task_time_limit=hard_limit,
+        # a task stuck on I/O (an object store or database that stopped answering mid-request) gets
+        # SoftTimeLimitExceeded first and retries; a hard kill would fail the claim's chord for good
+        task_soft_time_limit=soft_time_limit(hard_limit),
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import httpx
 from celery import Task, chord, group
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -26,7 +27,7 @@ from claimlens.workers.celery_app import app
 
 logger = get_task_logger(__name__)
 
-TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError)
+TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError, SoftTimeLimitExceeded)
 
 
 @lru_cache
@@ -48,10 +49,22 @@ class ClaimlensTask(Task):
     reject_on_worker_lost = True
 
 
-@app.task(base=ClaimlensTask, name="claimlens.analyse_photo")
-def analyse_photo_task(photo_id: str) -> str:
+SLOW_RETRIES = 3
+"""Soft-time-limit retries of one photo before its failure is recorded (so the claim's chord completes)."""
+
+
+@app.task(base=ClaimlensTask, bind=True, name="claimlens.analyse_photo")
+def analyse_photo_task(self: Task, photo_id: str) -> str:
     try:
         status = analyse_photo(runtime(), photo_id)
+    except SoftTimeLimitExceeded as exc:
+        # stuck on I/O (an object store or database that stopped answering mid-request) or an unusually
+        # slow photo: retry a few times, then record the failure so the claim phase still runs
+        if self.request.retries < SLOW_RETRIES:
+            logger.warning("photo %s: soft time limit, retrying", photo_id)
+            raise self.retry(exc=exc, countdown=5) from None
+        logger.error("photo %s: soft time limit %d times, recording the failure", photo_id, SLOW_RETRIES + 1)
+        status = record_photo_failure(runtime(), photo_id, exc)
     except TRANSIENT:
         raise  # autoretry with backoff
     except Exception as exc:
