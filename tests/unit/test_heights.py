@@ -227,3 +227,80 @@ def test_heights_check_skips_plate_closeups_and_works_on_the_shared_copy():
                                                             "part": "scratch"}]))
     assert res.data["pixel_scale"] == pytest.approx(1.0)  # a 1600 px photo is its own shared copy
     assert res.data["status"] == "measured"
+
+
+def test_subpixel_plate_corners_on_a_rendered_front_view():
+    """The plate border fit (edge points on profiles normal to each side, cv2.fitLine, intersections) lands
+    within ~2 px of the true corners from corners 3-4 px off (the localiser's typical error), and the
+    measurer uses it (source ``subpixel``)."""
+    from claimlens.vision.geometry.detect import subpixel_plate_corners
+
+    rng = np.random.default_rng([5, 2])
+    jpeg, lab = hs.heights_scene(rng, [], [], (0.3, 0.4))
+    rgb = decode_photo(jpeg).rgb
+    true = np.array([float(v) for v in lab["plate_corners_true"].split()]).reshape(4, 2)
+    start = true + np.array([[-3.0, -2.5], [3.5, -2.0], [3.0, 3.0], [-2.5, 3.5]])
+    res = subpixel_plate_corners(rgb, start)
+    assert res is not None
+    corners, _sig = res
+    err = np.linalg.norm(corners - true, axis=1)
+    assert err.max() < 2.5, err
+    assert err.mean() < 0.5 * np.linalg.norm(start - true, axis=1).mean()
+
+
+def _front_scene_with_camera(monkeypatch, seed):
+    """A rendered front/3-4 view (synthetic plate, procedural mark 30-42 cm) and its true camera."""
+    cams = []
+
+    class Rec(hs.Camera):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            cams.append(self)
+
+    monkeypatch.setattr(hs, "Camera", Rec)
+    jpeg, lab = hs.heights_scene(np.random.default_rng(seed), [], [], (0.30, 0.42))
+    true = np.array([float(v) for v in lab["plate_corners_true"].split()]).reshape(4, 2)
+    return decode_photo(jpeg).rgb, lab, true, cams[-1]
+
+
+def _angle_deg(k, a, b):
+    a, b = np.linalg.inv(k) @ a, np.linalg.inv(k) @ b
+    return float(np.degrees(np.arccos(min(1.0, abs(a @ b) / np.linalg.norm(a) / np.linalg.norm(b)))))
+
+
+def test_vanishing_points_of_a_rendered_front_view(monkeypatch):
+    from claimlens.vision.geometry.detect import vertical_vanishing_point
+
+    rgb, _lab, true, cam = _front_scene_with_camera(monkeypatch, [7, 6])
+    v = vertical_vanishing_point(rgb, true)
+    hz = vertical_vanishing_point(rgb, true, horizontal=True)
+    assert v is not None and hz is not None
+    assert _angle_deg(cam.K, v["vp"], cam.K @ cam.R @ np.array([0, 1.0, 0])) < 0.3
+    assert _angle_deg(cam.K, hz["vp"], cam.K @ cam.R @ np.array([1.0, 0, 0])) < 0.3
+
+
+def test_front_view_tilt_from_vanishing_points_beats_the_keystone(monkeypatch):
+    import sys
+
+    mod = sys.modules["claimlens.vision.geometry.measure"]
+    rgb, lab, true, _cam = _front_scene_with_camera(monkeypatch, [7, 7])
+    box = Box(*[float(v) for v in lab["mark_box"].split()])
+    m = measure(rgb, [box], plate_corners=true, plate_source="given")
+    assert m.ground["tilt_from"] == "vertical_vanishing_point"
+    mk = m.marks[0]
+    assert mk["bottom_cm"] == pytest.approx(30.0, abs=5.0) and mk["top_cm"] == pytest.approx(42.0, abs=5.0)
+    assert mk["bottom_sigma_cm"] < 5.0
+    monkeypatch.setattr(mod, "USE_VP", False)  # the plate's keystone alone: ~10 cm off on this view
+    kmk = measure(rgb, [box], plate_corners=true, plate_source="given").marks[0]
+    assert abs(kmk["bottom_cm"] - 30.0) > abs(mk["bottom_cm"] - 30.0) + 3.0
+
+
+def test_rectangle_gate_rejects_a_plate_fit_of_the_wrong_shape(monkeypatch):
+    import sys
+
+    mod = sys.modules["claimlens.vision.geometry.measure"]
+    _rgb, _lab, true, _cam = _front_scene_with_camera(monkeypatch, [7, 6])
+    assert mod._rectangle_ok(true, "cn_blue", hs.W, hs.H, None)
+    c = true.mean(0)
+    squashed = c + (true - c) * np.array([1.0, 0.65])  # an inner band of the plate: 440 x 91 mm
+    assert not mod._rectangle_ok(squashed, "cn_blue", hs.W, hs.H, None)

@@ -346,7 +346,9 @@ def detect_plates(rgb: np.ndarray) -> list[dict]:
     out = []
     for b in boxes:
         refined = refine_plate_corners(rgb, b.corners)
-        out.append({"corners": b.corners.astype(np.float64), "refined": refined, "score": float(b.score)})
+        sub = subpixel_plate_corners(rgb, b.corners)
+        out.append({"corners": b.corners.astype(np.float64), "refined": refined, "score": float(b.score),
+                    "subpixel": None if sub is None else sub[0]})
     return out
 
 
@@ -431,3 +433,209 @@ def refine_plate_corners(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray | N
         return None
     # the contour lies on the inside boundary pixels: push out by half a pixel (of the crop) on average
     return out
+
+
+SUBPIX_MIN_GRAD = 20.0  # colour-gradient floor of a plate border edge point
+
+
+def subpixel_plate_corners(rgb: np.ndarray, corners: np.ndarray, iters: int = 3) -> tuple[np.ndarray, float] | None:
+    """Sub-pixel plate corners: along each side, colour-gradient edge points on profiles normal to the side
+    (bilinear sampling, 0.25 px steps, parabolic peak), the outermost strong edge (the plate's outer border
+    against the body), a Huber line fit (cv2.fitLine) per side, the corners = intersections of adjacent
+    sides. Returns (corners, corner_sigma_px) or None."""
+    img = rgb.astype(np.float32)
+    q = np.asarray(corners, np.float64).reshape(4, 2).copy()
+    ph = float(np.mean([np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])]))
+    cen = q.mean(0)
+    res_all = []
+    for it in range(iters):
+        R = max(3.0, (0.2 if it == 0 else 0.1) * ph)
+        lines, resid = [], []
+        for k in range(4):
+            a, b = q[k], q[(k + 1) % 4]
+            d = b - a
+            L = float(np.linalg.norm(d))
+            u = d / max(L, 1e-9)
+            nrm = np.array([-u[1], u[0]])
+            if np.dot((a + b) / 2 - cen, nrm) < 0:
+                nrm = -nrm  # outward
+            n = int(np.clip(L / 1.0, 8, 200))
+            ts = np.linspace(0.12, 0.88, n)
+            ss = np.arange(-R, R + 0.25, 0.25)
+            P = a[None, None] + (ts[:, None, None] * d[None, None]) + ss[None, :, None] * nrm[None, None]
+            mx, my = P[..., 0].astype(np.float32), P[..., 1].astype(np.float32)
+            prof = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # n x m x 3
+            k4 = 4  # 1 px
+            g = np.linalg.norm(prof[:, 2 * k4:] - prof[:, :-2 * k4], axis=2)  # centred at ss[k4:-k4]
+            pts = []
+            for i in range(n):
+                gi = g[i]
+                if gi.max() < SUBPIX_MIN_GRAD:
+                    continue
+                thr = 0.3 * gi.max()
+                locmax = [j for j in range(1, len(gi) - 1) if gi[j] >= thr and gi[j] >= gi[j - 1] and gi[j] > gi[j + 1]]
+                j = None
+                for jj in locmax[::-1]:  # outermost edge with a uniform outside (the body around the plate)
+                    o0 = k4 + jj + 10
+                    seg = prof[i, o0:o0 + 12]
+                    if len(seg) >= 6 and float(seg.std(0).mean()) < min(15.0, 0.25 * gi[jj]):
+                        j = jj
+                        break
+                if j is None:
+                    continue
+                off = 0.0
+                if 0 < j < len(gi) - 1:
+                    den = gi[j - 1] - 2 * gi[j] + gi[j + 1]
+                    if den < 0:
+                        off = 0.5 * (gi[j - 1] - gi[j + 1]) / den
+                s = ss[k4 + j] + off * 0.25
+                pts.append(a + ts[i] * d + s * nrm)
+            if len(pts) < 6:
+                return None
+            pts = np.array(pts, np.float32)
+            vx, vy, x0, y0 = cv2.fitLine(pts, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+            r = (pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx
+            # drop outliers and refit
+            keep = np.abs(r) < max(0.75, 2.5 * np.median(np.abs(r)) * 1.4826)
+            if keep.sum() >= 6:
+                vx, vy, x0, y0 = cv2.fitLine(pts[keep], cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+                r = (pts[keep, 0] - x0) * vy - (pts[keep, 1] - y0) * vx
+            resid.append((float(np.std(r)), len(r)))
+            lines.append(np.cross([x0, y0, 1.0], [x0 + vx, y0 + vy, 1.0]))
+        new = []
+        for k in range(4):
+            p = np.cross(lines[k - 1], lines[k])
+            if abs(p[2]) < 1e-9:
+                return None
+            new.append(p[:2] / p[2])
+        new = np.array(new)
+        if np.max(np.linalg.norm(new - np.asarray(corners), axis=1)) > 0.6 * ph + 3:
+            return None
+        q = new
+        res_all = resid
+    # corner sigma: line offset uncertainty std/sqrt(n) (x ~2 for the ends) per side, combined
+    sig = float(np.sqrt(np.mean([(s / np.sqrt(max(m, 1))) ** 2 for s, m in res_all]))) * 2.0
+    return q, sig
+
+
+VP_MAX_DEV_DEG = 12.0  # near-vertical: within this of the plate's vertical sides' direction (image)
+VP_MIN_LEN_PH = 2.0  # segments at least this x the plate's height in pixels
+VP_INLIER_DEG = 0.6  # a segment agrees with a vanishing point when its direction is within this
+VP_MIN_LEN_PW_H = 0.8  # horizontal segments at least this x the plate's width
+VP_MIN_SPREAD_PW = 0.25  # the agreeing segments must be spread over this x the plate width (conditioning)
+
+
+def vertical_segments(rgb: np.ndarray, plate_corners: np.ndarray, horizontal: bool = False,
+                      segs_all: np.ndarray | None = None) -> np.ndarray:
+    """Long near-vertical line segments (LSD, sub-pixel endpoints) around a plate: the car's and the scene's
+    vertical edges (face corners, tyre and wheel-arch sides, the body's end, posts, building edges). With
+    ``horizontal``: long segments near the direction of the plate's horizontal edges (bumper, grille, the
+    face's top and bottom edges). N x 4 (x1, y1, x2, y2), full-resolution pixels."""
+    pc = np.asarray(plate_corners, np.float64).reshape(4, 2)
+    pw = float(np.mean([np.linalg.norm(pc[1] - pc[0]), np.linalg.norm(pc[2] - pc[3])]))
+    ph = float(np.mean([np.linalg.norm(pc[3] - pc[0]), np.linalg.norm(pc[2] - pc[1])]))
+    cx, cy = pc.mean(0)
+    h, w = rgb.shape[:2]
+    x0, x1 = int(max(0, cx - 5 * pw)), int(min(w, cx + 5 * pw))
+    y0, y1 = int(max(0, cy - 4 * pw)), int(min(h, cy + 3 * pw))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return np.zeros((0, 4))
+    segs = segs_all if segs_all is not None else lsd_segments(rgb, (x0, y0, x1, y1))
+    if not len(segs):
+        return np.zeros((0, 4))
+    if horizontal:
+        ref = (pc[1] - pc[0]) + (pc[2] - pc[3])
+        min_len = max(VP_MIN_LEN_PW_H * pw, 25.0)
+    else:
+        ref = (pc[3] - pc[0]) + (pc[2] - pc[1])
+        min_len = max(VP_MIN_LEN_PH * ph, 25.0)
+    ref /= np.linalg.norm(ref)
+    d = segs[:, 2:] - segs[:, :2]
+    length = np.linalg.norm(d, axis=1)
+    cosang = np.abs(d @ ref) / np.maximum(length, 1e-9)
+    keep = (length >= min_len) & (cosang >= np.cos(np.radians(VP_MAX_DEV_DEG)))
+    return segs[keep]
+
+
+def lsd_segments(rgb: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = roi
+    g = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    segs = cv2.createLineSegmentDetector().detect(g)[0]
+    if segs is None:
+        return np.zeros((0, 4))
+    return segs.reshape(-1, 4).astype(np.float64) + [x0, y0, x0, y0]
+
+
+def _seg_lines(segs: np.ndarray) -> np.ndarray:
+    p = np.c_[segs[:, :2], np.ones(len(segs))]
+    q = np.c_[segs[:, 2:], np.ones(len(segs))]
+    ln = np.cross(p, q)
+    return ln / np.linalg.norm(ln[:, :2], axis=1, keepdims=True)
+
+
+def _seg_dev(segs: np.ndarray, vp: np.ndarray) -> np.ndarray:
+    """Angle (rad) between each segment and the line from its midpoint to the vanishing point (homogeneous)."""
+    mid = (segs[:, :2] + segs[:, 2:]) / 2
+    d = segs[:, 2:] - segs[:, :2]
+    to = vp[:2][None] - mid * vp[2] if abs(vp[2]) > 1e-12 else np.repeat(vp[None, :2], len(segs), 0)
+    cr = np.abs(d[:, 0] * to[:, 1] - d[:, 1] * to[:, 0])
+    dt = np.abs((d * to).sum(1))
+    return np.arctan2(cr, dt)
+
+
+def _plate_edges_agree(pc: np.ndarray, vp: np.ndarray) -> bool:
+    """The plate's top and bottom edges point at a horizontal vanishing point candidate (within 2 px at
+    their ends): the lines of the car's side (another direction) do not."""
+    edges = np.array([[*pc[0], *pc[1]], [*pc[3], *pc[2]]])
+    ln = np.linalg.norm(edges[:, 2:] - edges[:, :2], axis=1)
+    return bool((_seg_dev(edges, vp) < np.maximum(np.radians(1.0), 2.0 / np.maximum(ln, 1.0))).all())
+
+
+def fit_vanishing_point(segs: np.ndarray) -> np.ndarray:
+    """Least-squares vanishing point (homogeneous, unit) of segments: weighted by length."""
+    ln = _seg_lines(segs) * np.sqrt(np.linalg.norm(segs[:, 2:] - segs[:, :2], axis=1))[:, None]
+    # conditioning: points scaled by s (p' = diag(s, s, 1) p), so lines l' = l @ diag(1/s, 1/s, 1)
+    s = 1e-3
+    _u, _s, vt = np.linalg.svd(ln @ np.diag([1 / s, 1 / s, 1.0]))
+    v = vt[-1]
+    v = np.array([v[0], v[1], v[2] * s])  # back to pixels: diag(1/s, 1/s, 1) v', times s
+    return v / np.linalg.norm(v)
+
+
+def vertical_vanishing_point(rgb: np.ndarray, plate_corners: np.ndarray, horizontal: bool = False,
+                             segs_all: np.ndarray | None = None) -> dict | None:
+    """The vertical (``horizontal``: the plate's horizontal) vanishing point from long segments in that
+    direction (RANSAC over pairs, least squares on the inliers). None without >= 2 agreeing segments spread
+    over >= VP_MIN_SPREAD_PW plate widths (horizontal: plate heights, across the lines)."""
+    segs = vertical_segments(rgb, plate_corners, horizontal, segs_all)
+    if len(segs) < 2:
+        return None
+    pc = np.asarray(plate_corners, np.float64).reshape(4, 2)
+    pw = float(np.mean([np.linalg.norm(pc[1] - pc[0]), np.linalg.norm(pc[2] - pc[3])]))
+    if horizontal:
+        pw = float(np.mean([np.linalg.norm(pc[3] - pc[0]), np.linalg.norm(pc[2] - pc[1])]))
+    lines = _seg_lines(segs)
+    length = np.linalg.norm(segs[:, 2:] - segs[:, :2], axis=1)
+    best, best_score = None, 0.0
+    for i in range(len(segs)):
+        for j in range(i + 1, len(segs)):
+            vp = np.cross(lines[i], lines[j])
+            nv = np.linalg.norm(vp)
+            if nv < 1e-12:
+                continue
+            inl = _seg_dev(segs, vp / nv) < np.maximum(np.radians(VP_INLIER_DEG), 1.5 / length)
+            if horizontal and not _plate_edges_agree(pc, vp / nv):
+                continue
+            score = float(length[inl].sum())
+            if score > best_score:
+                best, best_score = inl, score
+    if best is None or best.sum() < 2:
+        return None
+    ins = segs[best]
+    mids = (ins[:, 1] + ins[:, 3]) / 2 if horizontal else (ins[:, 0] + ins[:, 2]) / 2
+    if mids.max() - mids.min() < VP_MIN_SPREAD_PW * pw:
+        return None
+    vp = fit_vanishing_point(ins)
+    dev = _seg_dev(ins, vp)
+    return {"vp": vp, "segments": ins, "n": len(ins), "spread_px": float(mids.max() - mids.min()),
+            "rms_deg": float(np.degrees(np.sqrt(np.mean(dev ** 2))))}

@@ -26,6 +26,7 @@ import numpy as np
 
 from claimlens.vision.geometry import detect
 from claimlens.vision.geometry.plane import (
+    Pose,
     apply_h,
     estimate_focal,
     hit_z,
@@ -49,8 +50,14 @@ from claimlens.vision.geometry.references import (
 
 N_SAMPLES = 64
 PLATE_MIN_SCORE = 0.6
+USE_SUBPIXEL = True  # sub-pixel plate border fit (detect.subpixel_plate_corners) when it succeeds
+USE_VP = True  # the camera's tilt from the vertical vanishing point (detect.vertical_vanishing_point), 4th rev.
+VP_SEG_SIGMA_PX = 0.7  # endpoint noise of a vertical segment (LSD on a blurred, JPEG-compressed photo)
+VP_MAX_TILT_CHANGE_DEG = 25.0  # the vertical VP may correct the plate's keystone tilt by at most this
+USE_HVP = True  # ... and its yaw from the plate's horizontal vanishing point (long horizontal face lines)
+VP_MARKS = True  # marks are also cast with the tilt-corrected pose
 # corner localisation noise (1 sigma, px, as a fraction of the plate's height in pixels + a floor)
-CORNER_SIGMA = {"given": (0.02, 0.7), "refined": (0.03, 0.7), "detector": (0.06, 1.0)}
+CORNER_SIGMA = {"given": (0.02, 0.7), "refined": (0.03, 0.7), "detector": (0.06, 1.0), "subpixel": (0.01, 0.6)}
 CONTACT_SIGMA_PX = 1.5
 WHEEL_SIGMA = 0.012  # side-wheel contact/top localisation (fraction of the wheel's height in px)
 WHEEL_PLANE_SIGMA_MM = 15.0  # tyre sidewall vs the body surface
@@ -161,7 +168,10 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
         found = [p for p in detect.detect_plates(rgb) if p["score"] >= PLATE_MIN_SCORE]
         if found:
             best = found[0]
-            if refine and best["refined"] is not None:
+            if refine and USE_SUBPIXEL and best.get("subpixel") is not None and \
+                    _rectangle_ok(best["subpixel"], plate_kind, rgb.shape[1], rgb.shape[0], focal_px):
+                plate, plate_source = best["subpixel"], "subpixel"
+            elif refine and best["refined"] is not None:
                 plate, plate_source = best["refined"], "refined"
             else:
                 plate, plate_source = best["corners"], "detector"
@@ -186,6 +196,20 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
     return m
 
 
+RECT_NORM_RATIO = (0.88, 1.12)  # |K^-1 h1| / |K^-1 h2| of a plate of the right size seen with the focal prior
+RECT_MAX_COS = 0.22  # |cos| between K^-1 h1 and K^-1 h2 (a rectangle: 0)
+
+
+def _rectangle_ok(corners: np.ndarray, kind: str, w: int, h: int, focal_px: float | None) -> bool:
+    """Do four corners look like the plate's w x h mm rectangle with the focal prior? (The homography's
+    first two columns, through K^-1, must be orthogonal and of equal norm.) A sub-pixel fit that locked
+    onto another edge (the plate's inner frame, a bumper line) fails this."""
+    k = intrinsics(focal_px or FOCAL_PRIOR * max(w, h), w, h)
+    b = np.linalg.inv(k) @ homography(plate_object_points(kind), corners)
+    n1, n2 = np.linalg.norm(b[:, 0]), np.linalg.norm(b[:, 1])
+    return bool(RECT_NORM_RATIO[0] <= n1 / n2 <= RECT_NORM_RATIO[1] and abs(b[:, 0] @ b[:, 1]) / n1 / n2 <= RECT_MAX_COS)
+
+
 def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng) -> Measurement:
     h_img, w_img = rgb.shape[:2]
     obj = plate_object_points(kind)
@@ -200,6 +224,15 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
     corners_s[0] = plate
     fs[0] = f0
     tyres = detect.find_front_tyres(rgb, plate)
+    vpd = hpd = None
+    if USE_VP:
+        pcx, pcy = plate.mean(0)
+        pw = float(np.linalg.norm(plate[1] - plate[0]))
+        roi = (int(max(0, pcx - 5 * pw)), int(max(0, pcy - 4 * pw)), int(min(w_img, pcx + 5 * pw)),
+               int(min(h_img, pcy + 3 * pw)))
+        segs_all = detect.lsd_segments(rgb, roi) if roi[2] - roi[0] > 16 and roi[3] - roi[1] > 16 else np.zeros((0, 4))
+        vpd = detect.vertical_vanishing_point(rgb, plate, segs_all=segs_all)
+        hpd = detect.vertical_vanishing_point(rgb, plate, horizontal=True, segs_all=segs_all) if USE_HVP else None
     contacts = np.array([t.bottom for t in tyres], np.float64) if tyres else np.zeros((0, 2))
     over = FRONT_OVERHANG_M * 1000 + FRONT_OVERHANG_SIGMA_M * 1000 * rng.standard_normal(n)
     over[0] = FRONT_OVERHANG_M * 1000
@@ -211,19 +244,37 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
                    "plate_height_px": round(ph, 1), "focal_px": round(f0, 1),
                    "focal_from_plate_px": None if f_est is None else round(f_est, 1)} | plate_info
     hs = np.full(n, np.nan)
+    n_vp = 0
     centres = np.zeros((n, 3))
     per_mark = [np.full((n, 3), np.nan) for _ in marks]  # bottom, top, width (mm, relative to plate centre)
     for i in range(n):
         H = homography(obj, corners_s[i])
         k = intrinsics(fs[i], w_img, h_img)
         pose = pose_from_homography(H, k)
+        mpose = pose
+        if vpd is not None:
+            segs = vpd["segments"] + (VP_SEG_SIGMA_PX * rng.standard_normal(vpd["segments"].shape) if i else 0)
+            hv = None
+            if hpd is not None:
+                hsegs = hpd["segments"] + (VP_SEG_SIGMA_PX * rng.standard_normal(hpd["segments"].shape) if i else 0)
+                hv = detect.fit_vanishing_point(hsegs)
+            # the gate against the plate's own (noisy) pose is applied once, on the nominal sample: a noisy
+            # sample's keystone pose may be far off, which is the reason for the vanishing points
+            up = _upright(pose, k, detect.fit_vanishing_point(segs), hv,
+                          VP_MAX_TILT_CHANGE_DEG if i == 0 else 180.0)
+            if i == 0 and up is None:
+                vpd = hpd = None
+            if up is not None:
+                pose = up
+                mpose = up if VP_MARKS else mpose
+                n_vp += 1
         centres[i] = pose.centre
         if len(contacts):
             cpx = contacts + (CONTACT_SIGMA_PX * rng.standard_normal(contacts.shape) if i else 0)
             pts = hit_z(k, pose, cpx, -over[i])
             hs[i] = -float(np.mean(pts[:, 1]))
         for j, b in enumerate(marks):
-            p = hit_z(k, pose, b.corners(), dz[i])
+            p = hit_z(k, mpose, b.corners(), dz[i])
             per_mark[j][i] = (max(p[0, 1], p[1, 1]), min(p[2, 1], p[3, 1]), p[:, 0].max() - p[:, 0].min())
     # The camera's pitch relative to the plate comes from the plate's keystone: badly conditioned for a
     # 440 x 140 mm plate (a 1 px corner error moves the ground by decimetres). The pose-based ground is
@@ -239,6 +290,9 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
         m.ground = {"kind": "tyre_contacts", "contacts": np.round(contacts, 1).tolist(),
                     "plate_centre_height_cm": round(hc, 1), "sigma_cm": round(hsig, 1),
                     "from_pose_cm": [round(hp / 10, 1), round(hpsig / 10, 1)],
+                    "tilt_from": "vertical_vanishing_point" if n_vp > n // 2 else "plate_keystone",
+                    "vertical_segments": 0 if vpd is None else vpd["n"],
+                    "horizontal_segments": 0 if hpd is None else hpd["n"],
                     "plate_height_prior_cm": [PLATE_HEIGHT_MM / 10, PLATE_HEIGHT_SIGMA_MM / 10],
                     "overhang_prior_m": [FRONT_OVERHANG_M, FRONT_OVERHANG_SIGMA_M],
                     "camera_height_cm": round(_stats((centres[:, 1] + hs) / 10)[0], 1),
@@ -259,6 +313,33 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
                             "relative_to_plate_centre_cm": [rel["bottom_cm"], rel["top_cm"]],
                             "width_cm": rel["width_cm"], "direction_deg": rel["direction_deg"]})
     return m
+
+
+def _upright(pose: Pose, k: np.ndarray, vp: np.ndarray, hvp: np.ndarray | None = None,
+             max_change_deg: float = 180.0) -> Pose | None:
+    """The plate pose with its rotation rebuilt from vanishing points (the plate's keystone conditions tilt
+    and yaw badly): X = K^-1 hvp (the plate's horizontal direction, when given; else the plate pose's X),
+    Y = the up direction K^-1 vp made orthogonal to X, Z = X x Y; the translation (plate centre and scale,
+    well conditioned) is kept. None when a correction exceeds ``max_change_deg``."""
+    up = np.linalg.inv(k) @ vp
+    nu = np.linalg.norm(up)
+    if nu < 1e-12:
+        return None
+    up = up / nu
+    r1 = pose.R[:, 0]
+    if hvp is not None:  # the plate's X axis from the long horizontal lines of the face (yaw)
+        x = np.linalg.inv(k) @ hvp
+        if np.linalg.norm(x) > 1e-12:
+            x = x / np.linalg.norm(x) * (1 if x @ r1 > 0 else -1)
+            if np.degrees(np.arccos(np.clip(x @ r1, -1, 1))) <= max_change_deg:
+                r1 = x
+    if up @ pose.R[:, 1] < 0:
+        up = -up
+    r2 = up - (up @ r1) * r1
+    r2 /= np.linalg.norm(r2)
+    if np.degrees(np.arccos(np.clip(r2 @ pose.R[:, 1], -1, 1))) > max_change_deg:
+        return None
+    return Pose(np.c_[r1, r2, np.cross(r1, r2)], pose.t)
 
 
 def _measure_wheels(rgb, marks, side, tyre_mm, n, rng) -> Measurement:
