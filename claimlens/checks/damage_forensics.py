@@ -46,6 +46,8 @@ STAGES = ("survey", "assessment", "reinspection")
 EARLY_STAGES = ("survey", "assessment")
 ROLES = (None, "damage")
 WORK_SIDE = 1024
+GLASS_PARTS = frozenset({"windshield", "light", "window", "glass", "mirror glass"})
+"""Parts the scratch and part-age scorers skip: both were fitted on painted panels (docs/damage_forensics.md)."""
 MAX_REGIONS = 4
 CROP_SIDE = 256
 PART_ALIASES = {"dickey": "trunk", "boot": "trunk", "tailgate": "trunk", "hood": "bonnet", "front bumper": "bumper",
@@ -101,7 +103,7 @@ def _decode(jpeg: bytes | None) -> np.ndarray | None:
 
 class DamageForensicsCheck(Check):
     name = "damage_forensics"
-    version = "1"
+    version = "2"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.stage not in STAGES or info.role not in ROLES:
@@ -133,10 +135,17 @@ class DamageForensicsCheck(Check):
         findings: list[Finding] = []
         for i, reg in enumerate(regions):
             box = reg["box"]
-            sc = S.analyse_region(work, box)
+            part = norm_part(reg.get("part"))
             entry: dict[str, Any] = {
-                "index": i, "part": norm_part(reg.get("part")), "source": reg["source"],
-                "box": None if box is None else [round(v / s, 1) for v in box], "scratch": sc.to_json()}
+                "index": i, "part": part, "source": reg["source"],
+                "box": None if box is None else [round(v / s, 1) for v in box]}
+            if part in GLASS_PARTS:
+                # both scorers were fitted on painted panels only: cracked glass reads as "many directions"
+                entry["scratch"] = {"applicable": False, "reason": f"{part}: glass, not a painted panel"}
+                out_regions.append(entry)
+                continue
+            sc = S.analyse_region(work, box)
+            entry["scratch"] = sc.to_json()
             if sc.flagged:
                 name = f"scratch_{i}.jpg"
                 artifacts[name] = S.overlay_image(sc)

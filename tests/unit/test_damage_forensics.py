@@ -235,3 +235,16 @@ def test_check_falls_back_to_whole_photo_without_detector(monkeypatch: pytest.Mo
     d = res.data
     assert d["applicable"] and d["region_source"] == "whole_photo"
     assert d["notes"] and d["regions"][0]["box"] is None and "score" in d["regions"][0]["scratch"]
+
+
+def test_glass_parts_are_not_scored(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the scorers were fitted on painted panels: a cracked windscreen must not read as hand-made scratches
+    monkeypatch.setattr(S, "THRESHOLD", 0.0)
+    check = DamageForensicsCheck()
+    fake = u8(ds.render_artificial(marked_panel(11).astype(np.float32) / 255.0, (100, 80, 420, 300), "crossing",
+                                   np.random.default_rng(0)))
+    region = [{"x1": 60, "y1": 50, "x2": 460, "y2": 340, "part": "Windscreen"}]
+    res = check.analyse_photo(decode_photo(_jpeg(fake)), _info("g1", "survey", region))
+    reg = res.data["regions"][0]
+    assert reg["part"] == "windshield" and reg["scratch"]["applicable"] is False
+    assert not res.findings and not res.artifacts
