@@ -113,7 +113,7 @@ def overlay(rgb: np.ndarray, res: dict[str, Any], title: str, flood: bool = Fals
 
 class HeightsCheck(Check):
     name = "heights"
-    version = "5"
+    version = "6"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.role in SKIP_ROLES or info.stage in SKIP_STAGES:  # close-ups of a plate/VIN, documents
@@ -191,8 +191,12 @@ class HeightsCheck(Check):
                 if d.get("status") != "measured" and d.get("marks") and not ranges(p, d):
                     findings.append(Finding(
                         code="heights.no_scale_reference", severity=Severity.INFO,
-                        message=("No licence plate, wheel or scale card was found in this photo, so the height "
-                                 "of its damage marks above the ground is not measured (no number is asserted)."),
+                        message=(("Only one side wheel was found in this photo and it cannot place the damage "
+                                  "mark (the mark lies nearer the camera than the wheel), so the height of its "
+                                  "damage marks above the ground is not measured (no number is asserted).")
+                                 if d.get("status") == "insufficient_reference" else
+                                 ("No licence plate, wheel or scale card was found in this photo, so the height "
+                                  "of its damage marks above the ground is not measured (no number is asserted).")),
                         photo_id=p.info.photo_id,
                         evidence={"rule": "a height needs a scale reference and a ground contact",
                                   "status": d.get("status"), "notes": d.get("notes", [])}))

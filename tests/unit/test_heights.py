@@ -304,3 +304,28 @@ def test_rectangle_gate_rejects_a_plate_fit_of_the_wrong_shape(monkeypatch):
     c = true.mean(0)
     squashed = c + (true - c) * np.array([1.0, 0.65])  # an inner band of the plate: 440 x 91 mm
     assert not mod._rectangle_ok(squashed, "cn_blue", hs.W, hs.H, None)
+
+
+def test_single_wheel_sigma_covers_a_realistic_tyre_size_error_and_refuses_a_mark_below_it(monkeypatch):
+    """One side wheel, no tyre code: the measurement assumes 650 mm; the real tyre may be a 185/60 R15
+    (603 mm) or a 235/55 R18 (716 mm). Its 2 sigma must cover the height that either would give, and it must
+    carry the ground error (5th revision; before, sigma was |h| x 30/650 + 3 cm, 7.5 cm at 97 cm, with no
+    ground term). A mark below the wheel's contact is refused, not measured."""
+    from claimlens.vision.geometry import detect
+
+    wheel = detect.Wheel(centre=(800.0, 900.0), axes=(120.0, 200.0), angle=0.0, bottom=(800.0, 1000.0),
+                         top=(800.0, 800.0), rim_fraction=0.2)  # 200 px high
+    monkeypatch.setattr(detect, "find_wheels", lambda rgb, **kw: [wheel])
+    rgb = np.full((1200, 1600, 3), 128, np.uint8)
+    box = Box(300.0, 700.0, 500.0, 840.0)  # 160-300 px above the contact
+    m = measure(rgb, [box], detect_plate=False)
+    assert m.status == "measured" and m.reference["kind"] == "wheel"
+    mk = m.marks[0]
+    for true_mm in (603.0, 716.0):
+        px_per_mm = 200.0 / true_mm
+        true_bottom, true_top = 160 / px_per_mm / 10, 300 / px_per_mm / 10
+        assert abs(mk["bottom_cm"] - true_bottom) <= 2 * mk["bottom_sigma_cm"]
+        assert abs(mk["top_cm"] - true_top) <= 2 * mk["top_sigma_cm"]
+    assert mk["top_sigma_cm"] >= 12.0  # the ground under the mark is not the ground under the wheel
+    below = measure(rgb, [Box(300.0, 950.0, 500.0, 1040.0)], detect_plate=False)
+    assert below.status == "insufficient_reference" and "bottom_cm" not in below.marks[0]

@@ -9,7 +9,9 @@ A mark is measured in a **reference plane** that contains it (planarity assumpti
 * ``wheels``: seen from the side, two wheels (tyre ellipse with a rim inside) of a known outer diameter (tyre
   code, or the typical 650 +- 30 mm) give the side plane's heights exactly whatever the wheelbase: their
   contacts are at height 0 and their tops at the diameter.
-* ``wheel``: one side wheel only: a local vertical scale at its depth and a level ground (larger error).
+* ``wheel``: one side wheel only: a local vertical scale at its depth and a level ground (sigma with the tyre
+  size and the ground under the mark vs under the wheel; a mark below the wheel's contact is refused:
+  ``status = "insufficient_reference"``).
 * ``scale_card``: a card/tape of known length drawn by the adjuster, plus a ground contact from the tyres.
 
 Uncertainties are Monte-Carlo: corner / contact localisation noise, focal length, overhang, the mark's depth
@@ -65,6 +67,15 @@ WHEELBASE_MM = 2700.0  # only sets the X unit of the side plane (heights do not 
 MIN_PLATE_HEIGHT_PX = 12.0
 PLATE_HEIGHT_MM = 480.0  # plate centre above the ground, typical passenger car (front or rear), prior
 PLATE_HEIGHT_SIGMA_MM = 80.0
+USE_PRIOR_CONFLICT = True  # 5th revision: a pose in conflict with the plate-height prior gets a wider sigma
+PRIOR_CONFLICT_Z = 2.0  # ... beyond this many prior sigmas (seed 0: plates posed at 14 cm, 25 cm off, sigma 2)
+# one side wheel (5th revision, fitted on seed 0): without a code the tyre is anything from ~600 to ~700 mm
+# (185/60 R15 603 .. 235/55 R18 716), and the ground under the mark is not the ground under the wheel: the mark's
+# plane is up to a front overhang (~0.85 m) nearer or farther than the wheel, which at a camera ~1.3 m high and
+# 3-4 m away shifts the level-ground line by ~ 1.3 x 0.35 / 3.5 m ~ 12 cm (1 sigma); tilt is not known either
+SINGLE_WHEEL_TYRE_SIGMA_MM = 50.0
+SINGLE_WHEEL_GROUND_SIGMA_CM = 12.0
+SINGLE_WHEEL_MAX_BELOW_MM = 0.0  # a mark whose bottom lies below the wheel's contact line: refused
 
 
 @dataclass
@@ -84,7 +95,7 @@ class Box:
 class Measurement:
     """The outcome for one photo (``as_json`` is what the check stores)."""
 
-    status: str  # measured | no_scale_reference | no_ground
+    status: str  # measured | no_scale_reference | no_ground | insufficient_reference
     reference: dict[str, Any] = field(default_factory=dict)
     ground: dict[str, Any] = field(default_factory=dict)
     marks: list[dict[str, Any]] = field(default_factory=list)
@@ -281,6 +292,14 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
     # therefore fused (inverse variance) with the plate-height prior; its spread stays in the uncertainty.
     if len(contacts):
         hp, hpsig = _stats(hs)
+        # 5th revision: a pose more than PRIOR_CONFLICT_Z prior sigmas from the plate-height prior is in
+        # conflict with it (a wrong contact, a tilt resting on the wrong edges): its sigma is widened to cover
+        # the excess, so the fusion neither trusts it blindly nor reports its narrow spread
+        excess = abs(hp - PLATE_HEIGHT_MM) - PRIOR_CONFLICT_Z * PLATE_HEIGHT_SIGMA_MM
+        conflict = bool(excess > 0 and np.isfinite(hp))
+        if USE_PRIOR_CONFLICT and conflict:
+            hs = hp + (hs - hp) * (max(hpsig, excess / 2) / max(hpsig, 1e-6))
+            hpsig = max(hpsig, excess / 2)
         w1, w2 = 1 / max(hpsig, 1.0) ** 2, 1 / PLATE_HEIGHT_SIGMA_MM ** 2
         fused = (hp * w1 + PLATE_HEIGHT_MM * w2) / (w1 + w2)
         fsig = (w1 + w2) ** -0.5
@@ -291,6 +310,7 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
                     "plate_centre_height_cm": round(hc, 1), "sigma_cm": round(hsig, 1),
                     "from_pose_cm": [round(hp / 10, 1), round(hpsig / 10, 1)],
                     "tilt_from": "vertical_vanishing_point" if n_vp > n // 2 else "plate_keystone",
+                    "prior_conflict": bool(USE_PRIOR_CONFLICT and conflict),
                     "vertical_segments": 0 if vpd is None else vpd["n"],
                     "horizontal_segments": 0 if hpd is None else hpd["n"],
                     "plate_height_prior_cm": [PLATE_HEIGHT_MM / 10, PLATE_HEIGHT_SIGMA_MM / 10],
@@ -384,13 +404,17 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
     if wheel is not None:
         d0 = tyre_mm or TYPICAL_TYRE_MM
         px_per_mm = abs(wheel.bottom[1] - wheel.top[1]) / d0
-        rel = (TYPICAL_TYRE_SIGMA_MM if not tyre_mm else CODE_TYRE_SIGMA_MM) / d0
+        rel = (SINGLE_WHEEL_TYRE_SIGMA_MM if not tyre_mm else CODE_TYRE_SIGMA_MM) / d0
+        ground_sigma_cm = SINGLE_WHEEL_GROUND_SIGMA_CM
         ground_y = wheel.bottom[1]
-        m.reference = {"kind": "wheel", "wheels": [wheel.as_json()], "tyre_diameter_mm": round(d0, 1)}
+        m.reference = {"kind": "wheel", "wheels": [wheel.as_json()], "tyre_diameter_mm": round(d0, 1),
+                       "tyre_sigma_mm": SINGLE_WHEEL_TYRE_SIGMA_MM if not tyre_mm else CODE_TYRE_SIGMA_MM,
+                       "ground_sigma_cm": ground_sigma_cm}
     else:
         box, length_mm = scale_card
         px_per_mm = max(box.x2 - box.x1, box.y2 - box.y1) / length_mm
         rel = 0.08
+        ground_sigma_cm = 0.0
         m.reference = {"kind": "scale_card", "box": [box.x1, box.y1, box.x2, box.y2], "length_mm": length_mm}
         tyres = detect.find_front_tyres(rgb, plate_corners) or [w for w in detect.find_wheels(rgb)]
         if tyres:
@@ -402,14 +426,32 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
     m.ground = {"kind": "level_ground_at_contact", "y": round(float(ground_y), 1)}
     m.ground_h = np.array([[px_per_mm, 0, rgb.shape[1] / 2], [0, -px_per_mm, ground_y], [0, 0, 1.0]])
     m.plane_extent_mm = (-rgb.shape[1] / 2 / px_per_mm, rgb.shape[1] / 2 / px_per_mm)
+    if wheel is not None and any((ground_y - b.y2) / px_per_mm < -SINGLE_WHEEL_MAX_BELOW_MM for b in marks):
+        # a mark below the wheel's contact line is nearer the camera than the wheel (a front face in front of
+        # the side wheel): the level-ground scale cannot place it (5th revision; seed 0: errors of 39-60 cm)
+        m.status = "insufficient_reference"
+        m.notes.append("one side wheel only and the mark lies below its contact line (nearer the camera): the "
+                       "level-ground scale cannot place it, no heights asserted")
+        m.marks = [{"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source, "label": b.label}
+                   for b in marks]
+        return m
     for b in marks:
         bottom = (ground_y - b.y2) / px_per_mm / 10
         top = (ground_y - b.y1) / px_per_mm / 10
         m.marks.append({"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source,
                         "label": b.label, "bottom_cm": round(bottom, 1), "top_cm": round(top, 1),
-                        "bottom_sigma_cm": round(abs(bottom) * rel + 3.0, 1),
-                        "top_sigma_cm": round(abs(top) * rel + 3.0, 1),
+                        "bottom_sigma_cm": round(_local_sigma_cm(bottom, rel, ground_sigma_cm), 1),
+                        "top_sigma_cm": round(_local_sigma_cm(top, rel, ground_sigma_cm), 1),
                         "width_cm": round((b.x2 - b.x1) / px_per_mm / 10, 1),
                         "direction_deg": _direction(rgb, b, None)})
     m.notes.append("local scale with a level-ground, fronto-parallel assumption: larger uncertainty")
     return m
+
+
+def _local_sigma_cm(h_cm: float, rel: float, ground_sigma_cm: float) -> float:
+    """1 sigma of a height read on a local vertical scale: the scale (tyre size or card length, relative), the
+    mark's box (3 cm) and, for one wheel, the ground at the mark vs at the wheel's contact (unknown depth
+    offset of the mark's plane, camera tilt), in quadrature. Before the 5th revision: |h| rel + 3 cm."""
+    if ground_sigma_cm <= 0:
+        return abs(h_cm) * rel + 3.0  # scale card: unchanged
+    return float(np.sqrt((abs(h_cm) * rel) ** 2 + 3.0 ** 2 + ground_sigma_cm ** 2))
