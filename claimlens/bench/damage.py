@@ -33,15 +33,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-import resource
 import statistics
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from claimlens.bench.common import peak_rss_mb
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 # data.yaml names of the shared set -> the detector's part names
@@ -305,11 +305,6 @@ def operating_point(predictions: dict[Any, list[tuple[str, float, Sequence[float
             "images_with_a_box": round(with_box / max(len(predictions), 1), 4)}
 
 
-def _peak_rss_mb() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return ru / (1024 * 1024) if sys.platform == "darwin" else ru / 1024
-
-
 # --------------------------------------------------------------------------- bench
 
 
@@ -386,7 +381,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     n_speed = int(options.get("speed12mp", 0) or 0)
     if n_speed:
         metrics["speed_12mp"] = _speed_12mp(root, images[:n_speed], detector)
-    metrics["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    metrics["peak_rss_mb"] = peak_rss_mb()
     return {"bench": "damage", "dataset": str(root), "n_images": len(images),
             "seconds": round(time.perf_counter() - t_start, 2), "metrics": metrics, "peers": {}}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from claimlens.bench.common import suite_folder
 from claimlens.vision.geometry import measure
 from claimlens.vision.geometry.flood import detect_flood_line
 from claimlens.vision.geometry.references import tyre_diameter_mm
@@ -35,11 +35,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     t_start = time.perf_counter()
     tmp, desc, folder = None, None, dataset_dir
     if suite:
-        if options.get("keep"):
-            folder = Path(options["keep"])
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="flood_suite_")
-            folder = Path(tmp.name)
+        folder, tmp = suite_folder("flood", options)
         desc = generate_flood_suite(folder, int(options.get("n", 180)), int(options.get("seed", 0)),
                                     clean=options.get("clean", "0") == "1")
     if folder is None:

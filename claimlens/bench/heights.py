@@ -24,7 +24,6 @@ allowance < 20 cm: :data:`consistency.DECISIVE_GAP_CM`), ``decision_rate`` (deci
 from __future__ import annotations
 
 import csv
-import resource
 import statistics
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from claimlens.bench.common import peak_rss_mb, suite_folder
 from claimlens.vision.geometry import Box, measure
 from claimlens.vision.geometry.consistency import compare_ranges
 from claimlens.vision.geometry.references import tyre_diameter_mm
@@ -157,11 +157,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     desc = None
     folder = dataset_dir
     if suite:
-        if options.get("keep"):
-            folder = Path(options["keep"])
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="heights_suite_")
-            folder = Path(tmp.name)
+        folder, tmp = suite_folder("heights", options)
         desc = generate_heights_suite(folder, int(options.get("n", 240)), int(options.get("seed", 0)))
     if folder is None:
         raise SystemExit("usage: claimlens bench heights DIR | --suite")
@@ -182,7 +178,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         metrics["ccpd_scale_check"] = ccpd_scale_check(Path(options["ccpd"]))
     if options.get("mp12"):
         metrics["check_12mp"] = time_12mp(int(options["mp12"]))
-    metrics["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    metrics["peak_rss_mb"] = peak_rss_mb()
     out: dict[str, Any] = {"bench": "heights", "dataset": str(dataset_dir or "generated"), "n_images": len(rows),
                            "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {}}
     if desc:
@@ -256,4 +252,4 @@ def time_12mp(n: int) -> dict[str, Any]:
             times.append(time.perf_counter() - t0)
     return {"n_photos": len(times), "ms_median": round(1000 * statistics.median(times), 1),
             "ms_max": round(1000 * max(times), 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}

@@ -24,7 +24,6 @@ PostgreSQL tables are bulk-loaded with binary COPY and indexed after the load.
 from __future__ import annotations
 
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.orm import Session
 
+from claimlens.bench.common import peak_rss_mb
 from claimlens.core.db import NAMING, get_engine
 from claimlens.core.hamming_index import N_BANDS, HammingIndex, band_widths, make_table, n_probes, probe_keys
 
@@ -305,7 +305,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             **sizes,
             "bytes_per_code": round(sizes["table_bytes_total"] / n, 1),
             "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
             "postgres": settings,
         },
         "peers": {

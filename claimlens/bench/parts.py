@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from claimlens.bench.common import peak_rss_mb, suite_folder
 from claimlens.bench.recapture import auc, rnd, tpr_at_fpr
-from claimlens.bench.scratches import peak_rss_mb
 
 
 def _box(r: dict[str, str], prefix: str = "") -> tuple[int, int, int, int] | None:
@@ -131,11 +130,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     desc: dict[str, Any] = {}
     if suite:
         src = dataset_dir or ds.DEFAULT_SOURCE
-        if options.get("keep"):
-            folder = Path(options["keep"])
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="claimlens-parts-")
-            folder = Path(tmp.name)
+        folder, tmp = suite_folder("parts", options)
         n, seed, split = int(options.get("n", 120)), int(options.get("seed", 0)), options.get("split", "test")
         t0 = time.perf_counter()
         ds.generate_parts_suite(folder, src, n=n, seed=seed, split=split)

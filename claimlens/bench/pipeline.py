@@ -8,7 +8,6 @@ median time of each stage and the peak RSS of the process.
 
 from __future__ import annotations
 
-import resource
 import statistics
 import tempfile
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from claimlens.bench.common import peak_rss_mb
 from claimlens.core.claims import store_photo, submit_claim, upsert_claim
 from claimlens.core.db import session_scope
 from claimlens.core.pipeline import analyse_photo, assess_claim
@@ -80,7 +80,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                         "analyse_photo_task_ms": ms(t_analyse),
                         "check_ms": {k: ms(v) for k, v in per_check.items()},
                         "assess_claim_ms": round(1000 * t_assess, 1),
-                        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+                        "peak_rss_mb": peak_rss_mb()},
             "peers": {}}
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from claimlens.bench.common import suite_folder
 from claimlens.vision.decode import decode_photo
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".bmp", ".tif", ".tiff")
@@ -120,12 +121,7 @@ def prepare(name: str, dataset_dir: Path | None, suite: bool, options: dict[str,
             raise SystemExit(f"claimlens bench {name} needs DIR (or --suite)")
         return dataset_dir, None, {}
     sources = [dataset_dir] if dataset_dir is not None else list(gen.DEFAULT_SOURCES)
-    tmp = None
-    if options.get("keep"):
-        out = Path(options["keep"])
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix=f"claimlens-{name}-")
-        out = Path(tmp.name)
+    out, tmp = suite_folder(name, options)
     n, seed, split = int(options.get("n", 200)), int(options.get("seed", 0)), options.get("split", "test")
     t0 = time.perf_counter()
     gen.GENERATORS[name](out, sources, n=n, seed=seed, split=split)

@@ -24,9 +24,7 @@ the process peak RSS.
 from __future__ import annotations
 
 import csv
-import resource
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from claimlens.bench.common import peak_rss_mb, suite_folder
 from claimlens.bench.recapture import auc, rnd, tpr_at_fpr
 
 
@@ -60,10 +59,6 @@ def box_of(r: dict[str, Any]) -> tuple[int, int, int, int] | None:
         return tuple(int(float(r[k])) for k in ("x1", "y1", "x2", "y2"))  # type: ignore[return-value]
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
 TRIVIAL = ("mean_intensity", "intensity_minus_ring", "mean_saturation", "mean_hue_cos", "intensity_std")
@@ -95,11 +90,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     real = options.get("real", "0") not in ("0", "", "false")
     if suite:
         src = dataset_dir or ds.DEFAULT_SOURCE
-        if options.get("keep"):
-            folder = Path(options["keep"])
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="claimlens-scratches-")
-            folder = Path(tmp.name)
+        folder, tmp = suite_folder("scratches", options)
         n, seed, split = int(options.get("n", 150)), int(options.get("seed", 0)), options.get("split", "test")
         t0 = time.perf_counter()
         ds.generate_scratch_suite(folder, src, n=n, seed=seed, split=split)
