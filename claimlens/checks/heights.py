@@ -145,9 +145,11 @@ class HeightsCheck(Check):
                     scale_card=card)
         data = m.as_json()
         fm = m
-        if m.ground_h is None:  # wheels under silt: the rim-ring finder, for the water line only (heights of
-            # damage marks never use it: on the heights suite it produced a number without a real reference)
-            fm = measure(rgb, [], tyre_mm=tyre_mm, ring_wheels=True)
+        if m.ground_h is None and m.reference.get("kind") != "plate":
+            # wheels under silt: the rim-ring finder, for the water line only (heights of damage marks never
+            # use it: on the heights suite it produced a number without a real reference). It only changes
+            # the wheel path, so a plate measurement is not redone, nor the plate search that found nothing.
+            fm = measure(rgb, [], tyre_mm=tyre_mm, ring_wheels=True, detect_plate=False)
         fl = detect_flood_line(rgb, fm) if fm.ground_h is not None else None
         data["flood"] = fl.as_json() if fl else {"found": False}
         data["role"] = info.role
