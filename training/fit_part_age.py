@@ -27,7 +27,7 @@ from claimlens.bench import parts
 from claimlens.bench.recapture import auc, fit_logistic
 from claimlens.datasets import damage_suite as ds
 from claimlens.vision.damage import part_age as PA
-from claimlens.vision.damage.logistic import write_model_block
+from claimlens.vision.logistic import write_model_block
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from PIL import Image
 from claimlens.bench.recapture import auc
 from claimlens.datasets import damage_suite as ds
 from claimlens.vision.damage import scratches as S
-from claimlens.vision.damage.logistic import write_model_block
+from claimlens.vision.logistic import write_model_block
 
 
 def _box(r: dict) -> tuple[int, int, int, int] | None:

@@ -42,7 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from claimlens.vision.damage.logistic import logistic_score
+from claimlens.vision.logistic import logistic_score
 
 WORK_SIDE = 384
 RING = 0.35

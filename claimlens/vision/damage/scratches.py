@@ -72,7 +72,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from claimlens.vision.damage.logistic import logistic_score
+from claimlens.vision.logistic import logistic_score
 
 MIN_SIDE = 256
 MAX_SIDE = 512

@@ -1,4 +1,4 @@
-"""The standardised logistic model behind the fake-scratch and part-age scores.
+"""The standardised logistic model behind the fake-scratch, part-age and Latin plate-likeness scores.
 
 Why a logistic model on named, standardised features: every term ``weight * (value - mean) / std`` is a signed
 contribution an investigator can read ("the features that drove it"), and the fit scripts in ``training/``
