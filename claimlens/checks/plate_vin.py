@@ -50,6 +50,10 @@ from claimlens.vision.evidence import side_by_side
 # VIN labels, badges) all score below 0.01
 PLATE_MIN_CONFIDENCE = 0.50
 PLATE_MIN_DET_SCORE = 0.60
+# a Latin plate read (photos with role "plate" only) is confident when it matches a national format (not
+# only the generic shape) at this weakest-character probability and its plate-likeness score reaches
+# latin.PLATE_SCORE_THRESHOLD (fitted with this value: training/fit_latin_plate_scorer.py)
+LATIN_MIN_CONFIDENCE = 0.80
 # a VIN read is "confident" at this weakest-character probability: on the 121 transcribed real VIN photos
 # 81 % of reads reach it, 97 % of those exact (0.5 would give 88 % at 92.5 %: too many wrong keys)
 VIN_MIN_CONFIDENCE = 0.70
@@ -59,6 +63,9 @@ NEAR_MISS_ALT_PROB = 0.01
 MAX_OTHER_CLAIMS = 20
 MAX_OTHER_PHOTOS = 12
 CROP_JPEG_QUALITY = 90
+
+# pairs printed as one glyph on many Latin plates (UK: O and 0, I and 1)
+SAME_GLYPH = ({"O", "0"}, {"I", "1"})
 
 NAME = "plate_vin"
 CLAIM_KEY = "plate_vin.claim"
@@ -85,7 +92,7 @@ def _norm_vin(text: Any) -> str:
 
 class PlateVinCheck(Check):
     name = NAME
-    version = "1"
+    version = "2"
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -126,14 +133,14 @@ class PlateVinCheck(Check):
         elif role == "vin":
             vin_reads = self.vins.read(photo.rgb)
         else:
-            plate_reads = self.plates.read(photo.rgb)
-            if role == "plate" and not any(r.valid for r in plate_reads):
-                plate_reads += self.plates.read_latin(np.ascontiguousarray(photo.rgb[..., ::-1]), 2)
+            # Latin plates only on plate close-ups: elsewhere other text (stickers, watermarks) would be
+            # read as plates, and the search costs a text detection per photo
+            plate_reads = self.plates.read(photo.rgb, latin=(role == "plate"))
             if not any(r.valid for r in plate_reads) and _vin_like(plate_reads):
                 vin_reads = self.vins.read(photo.rgb)
         for i, r in enumerate(plate_reads):
             entry = r.as_json()
-            entry["confident"] = _plate_confident(entry)
+            entry["confident"] = plate_confident(entry)
             data["plates"].append(entry)
             blob = _jpeg(r.crop)
             if blob:
@@ -233,7 +240,8 @@ class PlateVinCheck(Check):
                     photo_id=strongest["photo_id"],
                     evidence={"rule": "confident plate read != policy plate", "read": text, "policy": policy_plate,
                               "confidence": strongest["read"]["confidence"],
-                              "threshold": PLATE_MIN_CONFIDENCE,
+                              "threshold": (LATIN_MIN_CONFIDENCE if strongest["read"].get("kind") == "latin"
+                                            else PLATE_MIN_CONFIDENCE),
                               "photos": [{"photo_id": i["photo_id"], "role": i["role"]} for i in items]},
                     evidence_images=reads.crops(ctx, items[:2], "plate")))
         if policy_vin:
@@ -506,9 +514,19 @@ class _Reads:
         return None
 
 
-def _plate_confident(entry: dict) -> bool:
-    return bool(entry.get("valid") and entry.get("kind") == "cn" and entry.get("confidence", 0) >= PLATE_MIN_CONFIDENCE
-                and entry.get("det_score", 0) >= PLATE_MIN_DET_SCORE)
+def plate_confident(entry: dict) -> bool:
+    """A plate read (``PlateRead.as_json()``) the check indexes and compares: a valid Chinese read at the
+    fused confidence and detector score above, or a Latin read in a national format (not only the generic
+    shape) at ``LATIN_MIN_CONFIDENCE`` that looks like a plate (``latin.PLATE_SCORE_THRESHOLD``)."""
+    if not entry.get("valid"):
+        return False
+    if entry.get("kind") == "latin":
+        from claimlens.vision.plates.latin import PLATE_SCORE_THRESHOLD
+
+        return (entry.get("layout") not in (None, "generic") and entry.get("confidence", 0) >= LATIN_MIN_CONFIDENCE
+                and (entry.get("plate_score") or 0.0) >= PLATE_SCORE_THRESHOLD)
+    return (entry.get("kind") == "cn" and entry.get("confidence", 0) >= PLATE_MIN_CONFIDENCE
+            and entry.get("det_score", 0) >= PLATE_MIN_DET_SCORE)
 
 
 def _vin_confident(entry: dict) -> bool:
@@ -536,6 +554,8 @@ def _near_miss(read: dict, other: str, *, vin: bool = False) -> bool:
     if len(text) != len(other) or len(chars) != len(text):
         return False
     diff = [i for i, (a, b) in enumerate(zip(text, other)) if a != b]
+    if not vin and diff and all({text[i], other[i]} in SAME_GLYPH for i in diff):
+        return True  # O/0, I/1: one glyph on many Latin plates, a typing difference in the policy
     if not diff or len(diff) > (2 if vin else 1):
         return False
     return all(chars[i].get("alternatives", {}).get(other[i], 0.0) >= NEAR_MISS_ALT_PROB for i in diff)

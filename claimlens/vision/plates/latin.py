@@ -1,0 +1,408 @@
+"""Latin-alphabet licence plates (Europe, UK, US, Russia): localise without a trained detector, read under
+the national formats.
+
+Why no detector of its own: none exists offline (GUIDE §3) and the shared data holds fewer than ten
+readable Latin plates, too few to train or even tune one. Two pretrained localisers are combined instead:
+
+* ``clp_det`` (the Chinese-plate detector) at a low score: it learnt the shape of a plate (a light, wide
+  rectangle with a dark border and a row of glyphs) and fires on most Latin plates too, with corners;
+* PP-OCRv6 text detection: every text line of the photo. A plate is a short line; most text in a
+  claim photo is not a plate (watermarks, date stamps, stickers, badges, VIN labels).
+
+Each candidate is rectified and read by the PP-OCRv6 recogniser under a grammar: the union of the
+national formats below (letters ``L``, digits ``D``, Spanish consonants ``C``, Cyrillic-look-alike letters
+``R`` for Russia, letters or digits ``A``). What separates a plate from other text is the format, so a
+read is ``valid`` only when it matches one of them; its ``layout`` names the countries whose format it
+matches (``GB``, ``FR/IT``...). A read that matches none, but is 5-8 letters and digits with at least two
+of each, is kept with layout ``generic`` (US vanity/state formats are open-ended) and never counts as a
+confident plate on its own.
+
+O/0 and I/1 are the same glyph on many plates (UK plates print them identically): the recogniser's mass
+for O is added to 0 and I to 1 before decoding, the grammar sees one symbol for each pair, and the format
+of the read decides afterwards which of the two it is (a letter where the format wants a letter, else the
+digit). The read's confidence is then not split between two spellings of one glyph.
+
+Measured on a generated suite of rendered plates composited onto real car photos and on the handful of
+real plates in the shared sets (docs/plates_vins.md); numbers on real Latin plates are anecdotal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Any
+
+import cv2
+import numpy as np
+
+from claimlens.vision.logistic import logistic_score
+from claimlens.vision.plates.ocr import (
+    BASE_MERGE,
+    CharRead,
+    TextDetector,
+    TextRecognizer,
+    align_chars,
+    ctc_constrained_decode,
+    fold_probs,
+    greedy_decode,
+    rectify,
+)
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+CLASSES: dict[str, frozenset[str]] = {
+    "L": frozenset(LETTERS),
+    "D": frozenset(DIGITS),
+    "A": frozenset(LETTERS + DIGITS),
+    "C": frozenset("BCDFGHJKLMNPRSTVWXYZ"),  # Spain: consonants only
+    "R": frozenset("ABEKMHOPCTYX"),  # Russia: the Latin look-alikes of the Cyrillic letters used
+    "U": frozenset("ABCDEFGHJKLMNOPRSTUVWXYZ"),  # UK current-style letters (no I, no Q)
+}
+# national formats, characters only (spaces, hyphens, the EU band and the US state word are not part of
+# the text). Sources: the registration rules of each country (UK DVLA 2001 scheme and the older prefix /
+# suffix ones, French SIV 2009, Italian 1994, Spanish 2000, Dutch sidecodes 4-11, German FZV, Polish
+# 2000, Russian GOST R 50577) and the most common US state formats.
+# A leading "~" marks a rare format (UK prefix/suffix plates from before 2001, less common US layouts): it
+# is accepted, but a read that also fits a current format (or fits one after trimming) is spelt that way.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "GB": ("UUDDUUU", "~LDLLL", "~LDDLLL", "~LDDDLLL", "~LLLDL", "~LLLDDL", "~LLLDDDL"),
+    "FR/IT": ("LLDDDLL",),
+    "ES": ("DDDDCCC",),
+    "NL": ("DDLLLD", "LLDDDL", "LDDDLL", "LLLDDL", "DLLDDD", "DDDLLD", "LLDDLL", "DDLLDD"),
+    "DE": tuple(f"{'L' * a}{'L' * b}{'D' * d}" for a in (1, 2, 3) for b in (1, 2) for d in (1, 2, 3, 4)
+                if 3 <= a + b + d <= 8),
+    "PL": ("LLDDDDD", "LLDDDDL", "LLLDDDD", "LLLDDLL", "LLLLDDD", "LLLDLDD"),
+    "US": ("DLLLDDD", "LLLDDDD", "LLLDDD", "DDDLLL", "LLDDDDD", "~DDDLLLL", "~DLLDDD", "~DDDDLL", "~LLLLDDD",
+           "~DDLLLD"),
+    "RU": ("RDDDRRDD", "RDDDRRDDD"),
+}
+GENERIC_MIN, GENERIC_MAX = 5, 8
+# log prior of a read's shape, added to the recogniser's log posterior when choosing between hypotheses
+RARE_PRIOR = -3.0  # a rare format: ~1/20 of a current one
+GENERIC_PRIOR = -4.5  # the generic shape only
+ALPHABET = LETTERS + DIGITS
+
+# one symbol per glyph pair while decoding (the format decides the letter or the digit afterwards)
+TWINS = {"O": "0", "I": "1"}
+LETTER_OF = {d: letter for letter, d in TWINS.items()}
+DECODE_ALPHABET = "".join(c for c in ALPHABET if c not in TWINS)
+LATIN_MERGE = {**BASE_MERGE, **TWINS, "o": "0", "i": "1", "l": "1", "|": "1"}
+
+CANDIDATE_DET_SCORE = 0.3  # clp_det score for a Latin plate candidate (Chinese reads need 0.6)
+TEXT_DET_SIDE = 736  # text detection scale: 124 ms CPU vs 175 at 960 for 0.879 vs 0.896 exact on the suite
+MIN_ASPECT, MAX_ASPECT = 1.3, 9.0  # a plate's text line (US plates ~2.2, EU 4.7 with band, UK 4.7)
+CROP_HEIGHT = 48
+MAX_CANDIDATES = 12
+
+
+@dataclass(frozen=True)
+class Template:
+    country: str
+    sets: tuple[frozenset[str], ...]  # the format's characters per position
+    folded: tuple[frozenset[str], ...]  # the same with O -> 0 and I -> 1 (what the decoder spells)
+    rare: bool = False
+
+
+def _fold(chars: frozenset[str]) -> frozenset[str]:
+    return frozenset(TWINS.get(c, c) for c in chars)
+
+
+@lru_cache(maxsize=1)
+def templates() -> tuple[Template, ...]:
+    out = []
+    for country, fmts in FORMATS.items():
+        for fmt in fmts:
+            code = fmt.lstrip("~")
+            out.append(Template(country, tuple(CLASSES[c] for c in code), tuple(_fold(CLASSES[c]) for c in code),
+                                rare=fmt.startswith("~")))
+    return tuple(out)
+
+
+def shape_prior(text: str, *, folded: bool = False) -> float | None:
+    """Log prior of a read's shape: 0 for a current national format, ``RARE_PRIOR`` for a rare one only,
+    ``GENERIC_PRIOR`` for the generic shape only, None when nothing fits. ``folded``: the decoder's spelling."""
+    fits = [t for t in templates() if _fits(text, t.folded if folded else t.sets)]
+    if fits:
+        return 0.0 if any(not t.rare for t in fits) else RARE_PRIOR
+    return GENERIC_PRIOR if _generic(text) else None
+
+
+def _fits(text: str, sets: tuple[frozenset[str], ...], *, prefix: bool = False) -> bool:
+    if len(text) > len(sets) or (not prefix and len(text) != len(sets)):
+        return False
+    return all(c in s for c, s in zip(text, sets))
+
+
+def layout(text: str) -> str | None:
+    """The countries whose format ``text`` matches (``GB``, ``FR/IT/US``...), ``generic`` for 5-8 letters
+    and digits with at least two of each, None otherwise."""
+    countries = list(dict.fromkeys(t.country for t in templates() if _fits(text, t.sets)))
+    if countries:
+        return "/".join(countries)
+    if _generic(text):
+        return "generic"
+    return None
+
+
+def _generic(text: str) -> bool:
+    return (GENERIC_MIN <= len(text) <= GENERIC_MAX and bool(re.fullmatch(r"[A-Z0-9]+", text))
+            and sum(c.isdigit() for c in text) >= 2 and sum(c.isalpha() for c in text) >= 2)
+
+
+@lru_cache(maxsize=8192)
+def next_chars(prefix: str) -> str:
+    """Decoder symbols (O and I spelt 0 and 1) some format or the generic shape allows after ``prefix``."""
+    out: set[str] = set()
+    n = len(prefix)
+    for t in templates():
+        if n < len(t.folded) and _fits(prefix, t.folded, prefix=True):
+            out |= t.folded[n]
+    if n < GENERIC_MAX:
+        out |= set(DECODE_ALPHABET)
+    return "".join(sorted(out))
+
+
+def complete(folded: str) -> bool:
+    return any(_fits(folded, t.folded) for t in templates()) or _generic(folded)
+
+
+def unfoldings(folded: str) -> list[str]:
+    """Every plate text the decoder's spelling can stand for under the formats that fit it: a 0 or 1
+    becomes O or I where that format wants a letter. Generic reads keep their digits."""
+    out = [
+        "".join(LETTER_OF[c] if c in LETTER_OF and c not in s else c for c, s in zip(folded, t.sets))
+        for t in templates() if _fits(folded, t.folded)
+    ]
+    if not out:  # generic: the digits stay (a national spelling, when there is one, is preferred)
+        out.append(folded)
+    return list(dict.fromkeys(out))
+
+
+@dataclass
+class LatinText:
+    """A Latin plate read from a crop: text, weakest character probability, format match."""
+
+    text: str
+    confidence: float
+    layout: str | None
+    chars: list[CharRead]
+    raw: str
+
+    @property
+    def valid(self) -> bool:
+        return self.layout is not None
+
+    @property
+    def national(self) -> bool:
+        """Matches a national format (not only the generic shape)."""
+        return self.layout not in (None, "generic")
+
+
+@dataclass
+class LatinCandidate:
+    corners: np.ndarray  # 4 x 2, TL TR BR BL, photo pixels
+    score: float  # localiser score (clp_det score, or the text detector's box score)
+    source: str  # "plate_det" | "text_det"
+
+
+@dataclass
+class LatinRead:
+    """A candidate, its read, the rectified crop, and how much it looks like a plate."""
+
+    candidate: LatinCandidate
+    text: LatinText
+    crop: np.ndarray
+    plate_score: float
+    features: dict[str, float]
+
+
+# --- fitted model start ---
+MODEL: dict[str, Any] = {
+    "bias": -1.33416,
+    "mean": {
+        "national": 0.944677, "current": 0.915339, "confidence": 0.814668, "support": 0.214673,
+        "log_aspect": 1.3385, "contrast": 0.458389, "ring_light": 0.443704, "ring_yellow": 0.00763799,
+        "eu_band": 0.0885629, "n_chars": 6.60604
+    },
+    "std": {
+        "national": 0.228609, "current": 0.278376, "confidence": 0.348257, "support": 0.337664,
+        "log_aspect": 0.327899, "contrast": 0.142676, "ring_light": 0.227819, "ring_yellow": 0.0539859,
+        "eu_band": 0.163327, "n_chars": 0.860241
+    },
+    "weight": {
+        "national": 0.554866, "current": 1.324, "confidence": 2.41687, "support": -0.151399,
+        "log_aspect": -2.54482, "contrast": 0.517211, "ring_light": -0.153632, "ring_yellow": 0.040477,
+        "eu_band": 0.176953, "n_chars": 1.04749
+    },
+}
+PLATE_SCORE_THRESHOLD = 0.74
+# --- fitted model end ---
+FEATURES = tuple(MODEL["weight"])
+
+
+class LatinPlateReader:
+    """Candidates from the plate detector and the text detector, each read under the national formats."""
+
+    def __init__(self, recognizer: TextRecognizer, text_detector: TextDetector) -> None:
+        self.rec = recognizer
+        self.text_detector = text_detector
+
+    @cached_property
+    def full_ids(self) -> np.ndarray:
+        """Recogniser columns of every letter and digit (O and I included: to tell them from 0 and 1)."""
+        return self.rec.ids(ALPHABET)
+
+    @cached_property
+    def ids(self) -> np.ndarray:
+        """Recogniser columns the decoder uses (O and I folded into 0 and 1)."""
+        return self.rec.ids(DECODE_ALPHABET)
+
+    def read_crop(self, crop_bgr: np.ndarray) -> LatinText:
+        probs = self.rec.probs([crop_bgr])[0]
+        return self._decode(probs)
+
+    def _decode(self, probs: np.ndarray) -> LatinText:
+        """The best of the decoder's n-best hypotheses by log posterior + shape prior (a current national
+        format beats a rare one or the generic shape unless the recogniser is clearly surer of the latter)."""
+        raw = greedy_decode(probs, self.rec.chars)
+        p = fold_probs(probs, self.rec.index, LATIN_MERGE)
+        best: tuple[float, str, list[CharRead]] | None = None
+        for folded, logpost in ctc_constrained_decode(p, self.rec.chars, self.ids, next_chars, complete):
+            if not complete(folded):
+                continue
+            chars = align_chars(p, self.rec.chars, folded, self.ids)
+            folded, chars = _trim_to_format(folded, chars)
+            prior = shape_prior(folded, folded=True)
+            if prior is None:
+                continue
+            if best is None or logpost + prior > best[0]:
+                best = (logpost + prior, folded, chars)
+        if best is None:
+            return LatinText("", 0.0, None, [], raw)
+        _, folded, chars = best
+        text = self._unfold(probs, folded)
+        lay = layout(text)
+        for c, real in zip(chars, text):
+            c.char = real
+        conf = min((c.prob for c in chars), default=0.0) if lay else 0.0
+        return LatinText(text, conf, lay, chars, raw)
+
+    def _unfold(self, probs: np.ndarray, folded: str) -> str:
+        """Where formats disagree on O/0 or I/1 (a GB current-style plate vs an old prefix one), the spelling
+        the recogniser itself preferred (its O-versus-0 probabilities at the aligned frames) times the prior
+        of its format wins."""
+        options = unfoldings(folded)
+        if len(options) == 1:
+            return options[0]
+        p = fold_probs(probs, self.rec.index, BASE_MERGE)
+
+        def score(text: str) -> float:
+            raw = sum(np.log(c.prob + 1e-9) for c in align_chars(p, self.rec.chars, text, self.full_ids))
+            return raw + (shape_prior(text) or GENERIC_PRIOR)
+
+        return max(options, key=score)
+
+    def text_candidates(self, bgr: np.ndarray) -> list[LatinCandidate]:
+        """Text lines shaped like a plate's line. Small photos are enlarged (glyphs of 5-8 px in a 256-px
+        web photo are below what the detector sees); large ones are reduced to ``TEXT_DET_SIDE``."""
+        h, w = bgr.shape[:2]
+        side = min(TEXT_DET_SIDE, round(max(h, w) * 3))
+        return [LatinCandidate(b.corners, b.score, "text_det")
+                for b in self.text_detector.detect(bgr, limit_side=int(np.ceil(side / 32) * 32))
+                if b.height >= 4 and MIN_ASPECT <= b.width / max(b.height, 1e-6) <= MAX_ASPECT]
+
+    def read_candidates(self, bgr: np.ndarray, candidates: list[LatinCandidate], max_plates: int, *,
+                        one_per_place: bool = True) -> list[LatinRead]:
+        """Read every candidate (one recogniser batch), keep the valid reads, most plate-like first, one per
+        place (``one_per_place=False``: all of them, for fitting). The plate detector's score supports the
+        text lines it overlaps."""
+        plate_boxes = [c for c in candidates if c.source == "plate_det"]
+        candidates = plate_boxes[:4] + [c for c in candidates if c.source != "plate_det"][:MAX_CANDIDATES]
+        if not candidates:
+            return []
+        crops = [rectify(bgr, c.corners, height=CROP_HEIGHT, margin=0.12) for c in candidates]
+        reads: list[LatinRead] = []
+        for cand, crop, probs in zip(candidates, crops, self.rec.probs(crops)):
+            text = self._decode(probs)
+            if not text.valid:
+                continue
+            support = max([b.score for b in plate_boxes if _overlap(b.corners, cand.corners) > 0.5], default=0.0)
+            feats = plate_features(bgr, cand, text, crop, support)
+            score, _ = logistic_score(feats, MODEL, FEATURES)
+            reads.append(LatinRead(cand, text, crop, score, feats))
+        reads.sort(key=lambda r: -r.plate_score)
+        if not one_per_place:
+            return reads
+        kept: list[LatinRead] = []
+        for r in reads:
+            if all(_overlap(r.candidate.corners, k.candidate.corners) < 0.3 and r.text.text != k.text.text
+                   for k in kept):
+                kept.append(r)
+        return kept[:max_plates]
+
+
+def _trim_to_format(folded: str, chars: list[CharRead]) -> tuple[str, list[CharRead]]:
+    """A read of 7+ characters that fits no current national format but does once one or two characters are
+    dropped at its ends (the EU band's country letters, a French department band, a screw read as a
+    character) is trimmed; among the cuts, the one whose shape is most likely (current format first)."""
+    prior = shape_prior(folded, folded=True)
+    n = len(folded)
+    if not folded or prior == 0.0 or n < 7:  # short reads are not trimmed: a real character would go
+        return folded, chars
+    best, best_prior = (folded, chars), (prior if prior is not None else -99.0)
+    for cut in ((1, 0), (0, 1), (2, 0), (1, 1), (0, 2)):
+        part = folded[cut[0]: n - cut[1]]
+        p = shape_prior(part, folded=True)
+        if len(part) >= 6 and p is not None and p != GENERIC_PRIOR and p > best_prior:
+            best, best_prior = (part, chars[cut[0]: n - cut[1]]), p
+    return best
+
+
+def plate_features(bgr: np.ndarray, cand: LatinCandidate, text: LatinText, crop: np.ndarray,
+                   support: float) -> dict[str, float]:
+    """What makes a read line look like a plate rather than other text, named for the evidence:
+
+    national / current (matches a national format / a current one, not only a rare or the generic
+    shape), confidence (weakest character), support (the plate detector's score on an overlapping box),
+    log_aspect (plates are short lines; phone numbers, dates and VINs are long), contrast (glyphs against
+    their background, Otsu classes of the crop), ring_light / ring_yellow (the band around the line: plates
+    are white or yellow), eu_band (blue pixels just left of the line: the EU country band), n_chars."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    t, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    hi, lo = gray[gray > t], gray[gray <= t]
+    contrast = (float(hi.mean()) - float(lo.mean())) / 255 if hi.size and lo.size else 0.0
+    # the line with a margin of 0.45 of its height above and below and 1.2 heights to the left
+    wide = cv2.cvtColor(rectify(bgr, cand.corners, height=CROP_HEIGHT, margin=0.45, margin_x=1.2),
+                        cv2.COLOR_BGR2HSV)
+    band = 8  # rows of the ring above and below the line (of 48 + 2 * 22)
+    ring = np.concatenate([wide[:band].reshape(-1, 3), wide[-band:].reshape(-1, 3)]).astype(np.float32)
+    left = wide[band:-band, : int(1.2 * CROP_HEIGHT * 0.8)].reshape(-1, 3).astype(np.float32)
+    blue = (left[:, 0] >= 100) & (left[:, 0] <= 130) & (left[:, 1] >= 90) & (left[:, 2] >= 40)
+    yellow = (ring[:, 0] >= 18) & (ring[:, 0] <= 35) & (ring[:, 1] >= 90) & (ring[:, 2] >= 100)
+    c = cand.corners
+    aspect = float(np.linalg.norm(c[1] - c[0]) / max(np.linalg.norm(c[3] - c[0]), 1e-6))
+    return {"national": float(text.national), "current": float(shape_prior(text.text) == 0.0),
+            "confidence": float(text.confidence), "support": float(support),
+            "log_aspect": float(np.log(max(aspect, 0.1))), "contrast": contrast,
+            "ring_light": float(np.median(ring[:, 2])) / 255, "ring_yellow": float(yellow.mean()),
+            "eu_band": float(blue.mean()) if blue.size else 0.0, "n_chars": float(len(text.text))}
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller of two boxes (axis-aligned hulls of the corners)."""
+    ax1, ay1 = a.min(0)
+    ax2, ay2 = a.max(0)
+    bx1, by1 = b.min(0)
+    bx2, by2 = b.max(0)
+    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
+    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
+    small = min((ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1))
+    return float(iw * ih / small) if small > 0 else 0.0
+
+
+def box_of(corners: np.ndarray) -> tuple[float, float, float, float]:
+    x1, y1 = np.asarray(corners).min(0)
+    x2, y2 = np.asarray(corners).max(0)
+    return float(x1), float(y1), float(x2), float(y2)
+
