@@ -247,23 +247,10 @@ def _adder(table: dict[str, list[float]]) -> Callable[[str, float, float], None]
     return add
 
 
-def align_chars(probs: np.ndarray, chars: Sequence[str], text: str, allowed_ids: np.ndarray,
-                n_alt: int = 4) -> list[CharRead]:
-    """Forced CTC alignment (Viterbi) of ``text``; per character the best frame, its probability there
-    (renormalised over blank + allowed) and the top allowed alternatives at that frame."""
-    if not text:
-        return []
-    sub_cols = {c: j for j, c in enumerate(chars[i] for i in allowed_ids)}
-    sub = probs[:, allowed_ids].astype(np.float64)
-    blank = probs[:, 0].astype(np.float64)
-    total = sub.sum(1) + blank + 1e-12
-    sub /= total[:, None]
-    blank = blank / total
+def _viterbi(sub: np.ndarray, blank: np.ndarray, labels: list[int]) -> tuple[list[int], float]:
+    """Best CTC alignment of ``labels`` (columns of ``sub``) over the frames: the state per frame (2n + 1 is
+    the n-th label, even states are blanks) and the path's log probability."""
     T = sub.shape[0]
-    labels = [sub_cols.get(c, None) for c in text]
-    if any(lbl is None for lbl in labels) or T == 0:
-        return [CharRead(c, 0.0, {}) for c in text]
-    # extended label sequence: blank, l1, blank, l2, ..., blank
     ext = [-1]
     for lbl in labels:
         ext += [lbl, -1]
@@ -291,10 +278,45 @@ def align_chars(probs: np.ndarray, chars: Sequence[str], text: str, allowed_ids:
                 logp[t, s] = best + emit(t, s)
                 back[t, s] = arg
     end = S - 1 if S < 2 or logp[T - 1, S - 1] >= logp[T - 1, S - 2] else S - 2
+    score = float(logp[T - 1, end])
     path = [end]
     for t in range(T - 1, 0, -1):
         path.append(back[t, path[-1]])
     path.reverse()  # path[t] = state at frame t
+    return path, score
+
+
+def _renormalised(probs: np.ndarray, allowed_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sub = probs[:, allowed_ids].astype(np.float64)
+    blank = probs[:, 0].astype(np.float64)
+    total = sub.sum(1) + blank + 1e-12
+    return sub / total[:, None], blank / total
+
+
+def ctc_path_logprob(probs: np.ndarray, chars: Sequence[str], text: str, allowed_ids: np.ndarray) -> float:
+    """Log probability of the best CTC path spelling ``text`` (probabilities renormalised over blank +
+    allowed characters): an absolute score to compare reads decoded under different grammars."""
+    sub_cols = {c: j for j, c in enumerate(chars[i] for i in allowed_ids)}
+    labels = [sub_cols.get(c) for c in text]
+    if not text or any(lbl is None for lbl in labels) or probs.shape[0] == 0:
+        return -np.inf
+    sub, blank = _renormalised(probs, allowed_ids)
+    return _viterbi(sub, blank, labels)[1]
+
+
+def align_chars(probs: np.ndarray, chars: Sequence[str], text: str, allowed_ids: np.ndarray,
+                n_alt: int = 4) -> list[CharRead]:
+    """Forced CTC alignment (Viterbi) of ``text``; per character the best frame, its probability there
+    (renormalised over blank + allowed) and the top allowed alternatives at that frame."""
+    if not text:
+        return []
+    sub_cols = {c: j for j, c in enumerate(chars[i] for i in allowed_ids)}
+    sub, blank = _renormalised(probs, allowed_ids)
+    T = sub.shape[0]
+    labels = [sub_cols.get(c, None) for c in text]
+    if any(lbl is None for lbl in labels) or T == 0:
+        return [CharRead(c, 0.0, {}) for c in text]
+    path, _ = _viterbi(sub, blank, labels)
     reads: list[CharRead] = []
     for n, lbl in enumerate(labels):
         s = 2 * n + 1
