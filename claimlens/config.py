@@ -70,10 +70,10 @@ class Settings(BaseSettings):
     timeline: TimelineSettings = Field(default_factory=TimelineSettings)
 
     @model_validator(mode="after")
-    def _reject_dev_secrets_in_production(self) -> "Settings":
-        if self.environment == "production" and self.storage_backend == "s3":
-            if self.s3_secret_key.get_secret_value() in DEV_SECRETS:
-                raise ValueError("CLAIMLENS_S3_SECRET_KEY still has the development default")
+    def _reject_dev_secrets_in_production(self) -> Settings:
+        if (self.environment == "production" and self.storage_backend == "s3"
+                and self.s3_secret_key.get_secret_value() in DEV_SECRETS):
+            raise ValueError("CLAIMLENS_S3_SECRET_KEY still has the development default")
         return self
 
     @property

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from claimlens.api.errors import ApiError
 from claimlens.config import get_settings
 from claimlens.core.auth import Principal, authenticate
 from claimlens.core.db import session_scope
 from claimlens.core.pipeline import Runtime
 from claimlens.core.storage import make_store
-from claimlens.api.errors import ApiError
 
 
 @lru_cache

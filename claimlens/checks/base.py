@@ -16,10 +16,10 @@ check never touches the pipeline: write a subclass and list it in :mod:`claimlen
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
-from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from claimlens.vision.decode import DecodedPhoto

@@ -4,7 +4,13 @@ other metadata, within a claim and across every earlier claim."""
 from __future__ import annotations
 
 from claimlens.checks.base import (
-    Check, ClaimContext, Finding, IndexHit, PhotoInfo, PhotoResult, Severity,
+    Check,
+    ClaimContext,
+    Finding,
+    IndexHit,
+    PhotoInfo,
+    PhotoResult,
+    Severity,
 )
 from claimlens.vision.decode import DecodedPhoto
 from claimlens.vision.evidence import side_by_side

@@ -9,6 +9,7 @@ recorded as ``stored`` and the next submit (which analyses every not-yet-analyse
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ from claimlens.core.models import Claim, Photo, utcnow
 from claimlens.core.pipeline import Runtime
 from claimlens.core.schemas import ClaimFields, PhotoUploadMeta
 from claimlens.vision.decode import sniff_image
+
+log = logging.getLogger(__name__)
 
 
 class ClaimError(Exception):
@@ -126,8 +129,8 @@ def _sniff_or_raise(rt: Runtime, data: bytes) -> None:
 def _delete_quietly(rt: Runtime, key: str) -> None:
     try:
         rt.store.delete(key)
-    except Exception:  # best effort: an orphan object under an unused photo id is harmless
-        pass
+    except Exception as exc:  # noqa: BLE001 - best effort: an orphan object under an unused photo id is harmless
+        log.debug("could not delete %s: %s", key, type(exc).__name__)
 
 
 def create_presigned_upload(rt: Runtime, claim_id: str, *, filename: str | None, content_type: str | None,

@@ -6,7 +6,7 @@ The Hamming-code index lives in :mod:`claimlens.core.hamming_index`. Tables are 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -16,7 +16,7 @@ from claimlens.core.db import Base
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Claim(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def build_report(*, claim: Claim, photos: list[Photo], findings: list[dict[str, 
         "claim_id": claim.id,
         "revision": revision,
         "status": "final",
-        "generated_at": datetime.now(timezone.utc).isoformat(),
+        "generated_at": datetime.now(UTC).isoformat(),
         "producer": producer,
         "score": score,
         "severity_counts": dict(Counter(f["severity"] for f in findings)),

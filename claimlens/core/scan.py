@@ -24,7 +24,6 @@ from sqlalchemy import select
 
 from claimlens.checks.base import Severity
 from claimlens.config import Settings, get_settings
-from claimlens.core import layout
 from claimlens.core.claims import ClaimError, store_photo, submit_claim, upsert_claim
 from claimlens.core.db import session_scope
 from claimlens.core.migrate import upgrade

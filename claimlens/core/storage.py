@@ -16,7 +16,6 @@ from typing import Protocol
 
 from claimlens.config import Settings
 
-
 # S3 error codes that mean "try again later" (a server starting up or overloaded), not "bad request"
 TRANSIENT_S3_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout",
                       "XMinioServerNotInitialized", "OperationAborted"}
@@ -149,9 +148,9 @@ class S3Store:
         if not self.client.bucket_exists(bucket_name=self.bucket):
             try:
                 self.client.make_bucket(bucket_name=self.bucket)
-            except Exception as exc:  # a concurrent worker created it first
+            except Exception:  # a concurrent worker created it first
                 if not self.client.bucket_exists(bucket_name=self.bucket):
-                    raise exc
+                    raise
         self._bucket_checked = True
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:

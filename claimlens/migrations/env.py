@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import claimlens.core.hamming_index  # noqa: F401  (registers the tables)
+import claimlens.core.hamming_index
 import claimlens.core.models  # noqa: F401
 from claimlens.config import get_settings
 from claimlens.core.db import Base, get_engine

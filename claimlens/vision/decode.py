@@ -223,7 +223,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
     source_mode = img.mode
     try:
         orientation = int(img.getexif().get(0x0112, 1) or 1)
-    except Exception:  # malformed EXIF: orientation unknown, keep pixels as stored
+    except Exception:  # noqa: BLE001 - malformed EXIF raises anything: orientation unknown, keep pixels as stored
         orientation = 1
         metadata.problems.append("orientation tag unreadable")
     if fmt == "JPEG" and source_mode in ("RGB", "L"):
@@ -236,7 +236,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decode
         if orientation != 1:
             try:
                 img = ImageOps.exif_transpose(img)
-            except Exception:
+            except Exception:  # noqa: BLE001 - as above: keep the pixels, record the problem
                 metadata.problems.append("orientation tag could not be applied")
         img = _to_rgb8(img)
         rgb = np.asarray(img, dtype=np.uint8)

@@ -39,7 +39,7 @@ class Stack:
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": key}, timeout=30)
 
     def start_worker(self, name: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"worker-{name}-{len(self.workers)}.log", "wb")
+        log = open(self.log_dir / f"worker-{name}-{len(self.workers)}.log", "wb")  # noqa: SIM115 - the worker's lifetime
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "claimlens.workers.celery_app", "worker", "-Q", "cpu,io",
              "--concurrency", "2", "--pool", "prefork", "-n", f"{name}@%h", "--loglevel", "INFO",
@@ -88,7 +88,7 @@ def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     log_dir = tmp_path_factory.mktemp("stack-logs")
     port = free_port()
     st = Stack(env=env, base_url=f"http://127.0.0.1:{port}", log_dir=log_dir)
-    api_log = open(log_dir / "api.log", "wb")
+    api_log = open(log_dir / "api.log", "wb")  # noqa: SIM115 - open for the API process's lifetime
     st.api = subprocess.Popen([sys.executable, "-m", "uvicorn", "claimlens.api.main:app", "--host", "127.0.0.1",
                                "--port", str(port), "--workers", "2"],
                               cwd=REPO, env=env, stdout=api_log, stderr=subprocess.STDOUT, start_new_session=True)

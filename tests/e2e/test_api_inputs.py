@@ -9,7 +9,6 @@ import zlib
 
 import httpx
 import pytest
-from PIL import Image
 
 from tests.e2e.conftest import Stack
 from tests.e2e.test_reliability import objects

@@ -22,7 +22,7 @@ def test_webhook_fires_signed_after_final_and_retries(stack: Stack, run_id: str)
     attempts = {"n": 0}
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             attempts["n"] += 1
             if attempts["n"] == 1:  # the first delivery fails: the worker must retry

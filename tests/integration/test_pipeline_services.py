@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -75,6 +77,8 @@ def test_analysing_twice_leaves_identical_rows_and_objects(rt: Runtime, run_id: 
         assert analyse_photo(rt, pid) == "analysed"
     assert assess_claim(rt, claim_id, revision) == "final"
     assert snapshot() == first
+    report_2 = rt.store.get(layout.report_json_key(claim_id))
+    assert json.loads(report_2)["findings"] == json.loads(report_1)["findings"]  # same evidence after a re-run
     keys = rt.store.list(layout.claim_prefix(claim_id))
     assert sum(k.endswith("analysis.json") for k in keys) == 2
     assert sum("/original" in k for k in keys) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -74,7 +74,7 @@ def _photo(pid: str, claim: str, stage: str, sha: str, pix: str, when: datetime)
 
 
 def test_exact_duplicate_direction_and_same_claim_stage_pairs() -> None:
-    t0, t1, t2 = (datetime(2026, 1, d, tzinfo=timezone.utc) for d in (1, 2, 3))
+    t0, t1, t2 = (datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3))
     mine = _photo("p1", "NEW", "survey", "s1", "x1", t1)
     twin = _photo("p2", "NEW", "reinspection", "s2", "x1", t1)
     earlier = IndexHit("o1", "OLD", "survey", None, t0, "sha256", "s1")

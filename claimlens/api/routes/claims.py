@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel
@@ -115,7 +115,7 @@ class SubmitPublic(BaseModel):
 
 @router.post("/{claim_id}/submit", response_model=SubmitPublic, status_code=202)
 def submit(claim_id: str, principal: PrincipalDep, rt: RuntimeDep,
-           body: SubmitBody | None = Body(default=None)) -> SubmitPublic:
+           body: Annotated[SubmitBody | None, Body()] = None) -> SubmitPublic:
     """Start (or restart) the claim analysis: every photo, then the claim report; poll /status."""
     from claimlens.workers.tasks import dispatch_claim
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -51,4 +51,4 @@ def revoke_api_key(name: str, principal: PrincipalDep, rt: RuntimeDep) -> None:
         row = s.scalars(select(ApiKey).where(ApiKey.name == name)).first()
         if row is None:
             raise ApiError(404, "not_found", f"no key named {name}")
-        row.revoked_at = datetime.now(timezone.utc)
+        row.revoked_at = datetime.now(UTC)
