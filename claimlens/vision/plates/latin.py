@@ -5,7 +5,8 @@ Why no detector of its own: none exists offline (GUIDE §3) and the shared data 
 readable Latin plates, too few to train or even tune one. Two pretrained localisers are combined instead:
 
 * ``clp_det`` (the Chinese-plate detector) at a low score: it learnt the shape of a plate (a light, wide
-  rectangle with a dark border and a row of glyphs) and fires on most Latin plates too, with corners;
+  rectangle with a dark border and a row of glyphs) and fires on some Latin plates too, with corners (about
+  a third of the generated suite's, 4 of the 7 real ones);
 * PP-OCRv6 text detection: every text line of the photo. A plate is a short line; most text in a
   claim photo is not a plate (watermarks, date stamps, stickers, badges, VIN labels).
 
@@ -21,6 +22,10 @@ O/0 and I/1 are the same glyph on many plates (UK plates print them identically)
 for O is added to 0 and I to 1 before decoding, the grammar sees one symbol for each pair, and the format
 of the read decides afterwards which of the two it is (a letter where the format wants a letter, else the
 digit). The read's confidence is then not split between two spellings of one glyph.
+
+Every valid read gets a plate-likeness score (a fitted logistic model on named features, :func:`plate_features`)
+and the reads are returned most plate-like first; the check trusts a read only in a national format, with a
+strong weakest character and a high plate score (``plate_vin.plate_confident``).
 
 Measured on a generated suite of rendered plates composited onto real car photos (held-out seed: 0.892
 exact) and on the 7 readable real plates in the shared sets (6/7; anecdotal): docs/plates_vins.md.
@@ -92,7 +97,7 @@ DECODE_ALPHABET = "".join(c for c in ALPHABET if c not in TWINS)
 LATIN_MERGE = {**BASE_MERGE, **TWINS, "o": "0", "i": "1", "l": "1", "|": "1"}
 
 CANDIDATE_DET_SCORE = 0.3  # clp_det score for a Latin plate candidate (Chinese reads need 0.6)
-TEXT_DET_SIDE = 736  # text detection scale: 124 ms CPU vs 175 at 960 for 0.879 vs 0.896 exact on the suite
+TEXT_DET_SIDE = 736  # text detection scale: 124 ms CPU vs 175 at 960 for 0.879 vs 0.896 exact (suite seed 1)
 MIN_ASPECT, MAX_ASPECT = 1.3, 9.0  # a plate's text line (US plates ~2.2, EU 4.7 with band, UK 4.7)
 CROP_HEIGHT = 48
 # the text detector's boxes hug the glyphs and sometimes cut the last character: crops get this much of
