@@ -158,7 +158,9 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     folder = dataset_dir
     if suite:
         folder, tmp = suite_folder("heights", options)
-        desc = generate_heights_suite(folder, int(options.get("n", 240)), int(options.get("seed", 0)))
+        lo, _, hi = options.get("distance", "1-4").partition("-")
+        desc = generate_heights_suite(folder, int(options.get("n", 240)), int(options.get("seed", 0)),
+                                      distance=(float(lo), float(hi or lo)))
     if folder is None:
         raise SystemExit("usage: claimlens bench heights DIR | --suite")
     try:

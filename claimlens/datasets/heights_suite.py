@@ -41,6 +41,7 @@ PLATES_DIR = SHARED_DATA / "plates_cn" / "crops_lprnet"
 DAMAGE_DIR = SHARED_DATA / "car_damage_roboflow"
 W, H = 1600, 1200
 SIDE_FRACTION = 0.7  # side views (wheels as the reference); the rest are front/rear views with a plate
+DISTANCE_RANGE = (1.0, 4.0)  # camera to car face, metres: the distances adjusters shoot at (issue #7)
 TYRES = ("185/60 R15", "195/65 R15", "205/55 R16", "215/60 R16", "225/45 R18", "215/55 R17", "235/55 R18")
 CAR_COLOURS = ((200, 200, 205), (235, 235, 232), (150, 20, 25), (25, 60, 140), (130, 135, 140), (170, 170, 160),
                (90, 110, 130), (190, 160, 60))
@@ -189,7 +190,7 @@ def mark_texture(rng, crops, tw, th, colour):
 # ------------------------------------------------------------------------------------------ heights scene
 
 
-def heights_scene(rng, plates, damages, mark_range=None, no_ref=False):
+def heights_scene(rng, plates, damages, mark_range=None, no_ref=False, distance=DISTANCE_RANGE):
     """One front/rear view; returns (jpeg, label dict)."""
     colour = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32)
     plate_h = rng.uniform(0.35, 0.62)  # plate centre height (m)
@@ -210,7 +211,7 @@ def heights_scene(rng, plates, damages, mark_range=None, no_ref=False):
     side = 1 if rng.random() < 0.5 else -1
     mx = side * rng.uniform(0.30 + mw / 2, halfw - 0.03 - mw / 2) if mw / 2 < halfw - 0.36 else side * 0.6
     for _attempt in range(40):
-        dist = rng.uniform(1.0, 4.0)
+        dist = rng.uniform(*distance)
         cam_h = rng.uniform(0.8, 1.8)
         yaw = math.radians(rng.uniform(5, 40) * (1 if rng.random() < 0.5 else -1))
         pos = np.array([dist * math.sin(yaw) + 0.3 * mx, cam_h, dist * math.cos(yaw)])
@@ -307,8 +308,10 @@ def heights_scene(rng, plates, damages, mark_range=None, no_ref=False):
                   "tyre_code": tyre, "overhang_m": round(over, 3), "focal_px": round(f, 1)}
 
 
-def generate_heights_suite(out: Path, n: int = 240, seed: int = 0) -> dict:
-    """n/2 pairs (half consistent), ~8 % of pairs without a scale reference on one side."""
+def generate_heights_suite(out: Path, n: int = 240, seed: int = 0,
+                           distance: tuple[float, float] = DISTANCE_RANGE) -> dict:
+    """n/2 pairs (half consistent), ~8 % of pairs without a scale reference on one side. ``distance``: the
+    camera's range from the car face in metres (default 1-4 m; a narrower band measures one distance)."""
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     plates, damages = _plate_crops(), _damage_crops()
@@ -340,11 +343,11 @@ def generate_heights_suite(out: Path, n: int = 240, seed: int = 0) -> dict:
         for j, mr in enumerate((a_range, b_range)):
             srng = np.random.default_rng([seed, k, j, 11])
             if no_ref and j == 1:
-                sc = heights_scene(srng, plates, damages, mr, no_ref=True)
+                sc = heights_scene(srng, plates, damages, mr, no_ref=True, distance=distance)
             elif srng.random() < SIDE_FRACTION:
-                sc = side_heights_scene(srng, damages, mr)
+                sc = side_heights_scene(srng, damages, mr, distance=distance)
             else:
-                sc = heights_scene(srng, plates, damages, mr)
+                sc = heights_scene(srng, plates, damages, mr, distance=distance)
             if sc is None:
                 break
             jpeg, lab = sc
@@ -456,7 +459,7 @@ def side_camera(rng, wb, dia, dist_range, look=None):
     return None, None
 
 
-def side_heights_scene(rng, damages, mark_range):
+def side_heights_scene(rng, damages, mark_range, distance=DISTANCE_RANGE):
     colour = np.array(CAR_COLOURS[int(rng.integers(len(CAR_COLOURS)))], np.float32)
     tyre = TYRES[int(rng.integers(len(TYRES)))]
     dia = tyre_diameter_mm(tyre) / 1000
@@ -465,7 +468,7 @@ def side_heights_scene(rng, damages, mark_range):
     mw = rng.uniform(0.08, 0.5)
     mx = rng.uniform(-wb / 2 + dia / 2 + 0.1 + mw / 2, wb / 2 - dia / 2 - 0.1 - mw / 2)
     mark3d = [[mx - mw / 2, mb, 0], [mx + mw / 2, mb, 0], [mx - mw / 2, mt, 0], [mx + mw / 2, mt, 0]]
-    cam, pos = side_camera(rng, wb, dia, (1.0, 4.0), look=(mx, mark3d))
+    cam, pos = side_camera(rng, wb, dia, distance, look=(mx, mark3d))
     if cam is None:
         return None
     tex, (x0m, x1m, ytop) = side_texture(rng, dia, wb, colour, mark=(mx, mw, mb, mt), damages=damages)

@@ -329,3 +329,27 @@ def test_single_wheel_sigma_covers_a_realistic_tyre_size_error_and_refuses_a_mar
     assert mk["top_sigma_cm"] >= 12.0  # the ground under the mark is not the ground under the wheel
     below = measure(rgb, [Box(300.0, 950.0, 500.0, 1040.0)], detect_plate=False)
     assert below.status == "insufficient_reference" and "bottom_cm" not in below.marks[0]
+
+
+def test_one_wheel_ground_sigma_grows_as_the_camera_comes_closer() -> None:
+    """6th revision: the one-wheel scale's ground uncertainty is camera height x plane offset / distance, the
+    distance from the wheel's pixel height; a wheel filling more of the photo (closer) gives a wider sigma,
+    never below the 3-4 m value."""
+    import importlib
+
+    from claimlens.vision.geometry.detect import Wheel
+
+    M = importlib.import_module("claimlens.vision.geometry.measure")
+    rgb = np.full((1000, 1500, 3), 128, np.uint8)
+    mark = [Box(700, 500, 800, 560)]
+
+    def sigma(wheel_px: float) -> float:
+        w = Wheel((400.0, 800.0 - wheel_px / 2), (wheel_px, wheel_px), 0.0, (400.0, 800.0), (400.0, 800.0 - wheel_px),
+                  0.5)
+        m = M._measure_local(rgb, mark, w, None, None, None)
+        assert m.status == "measured"
+        return m.reference["ground_sigma_cm"]
+
+    far, near = sigma(140.0), sigma(450.0)  # ~5.3 m and ~1.7 m with the focal prior and a 650 mm tyre
+    assert far == M.SINGLE_WHEEL_GROUND_SIGMA_CM
+    assert near > 2 * far
