@@ -121,6 +121,7 @@ def evaluate(folder: Path, rows: list[dict[str, str]], variant: str, tyre_mode: 
         with open(pairs_path, encoding="utf-8-sig", newline="") as f:
             prs = list(csv.DictReader(f))
         decided, correct, tp, fp, n_incons, measured_both, correct_any = 0, 0, 0, 0, 0, 0, 0
+        false_flags: list[dict[str, Any]] = []
         for p in prs:
             a, b = by_image.get(p["image_a"]), by_image.get(p["image_b"])
             truth = p["consistent"].strip() == "1"
@@ -136,6 +137,13 @@ def evaluate(folder: Path, rows: list[dict[str, str]], variant: str, tyre_mode: 
             correct += res["consistent"] == truth
             tp += (not res["consistent"]) and not truth
             fp += (not res["consistent"]) and truth
+            if (not res["consistent"]) and truth:  # for a person to look at: which views, which references
+                false_flags.append({side: {"image": i["row"]["image"], "view": i["row"].get("view"),
+                                           "reference": i["reference"], "true_cm": [float(i["row"]["mark_bottom_cm"]),
+                                                                                     float(i["row"]["mark_top_cm"])],
+                                           "measured_cm": [i["bottom"], i["top"]], "sigma_cm": [i["sb"], i["st"]],
+                                           "distance_m": i["row"].get("distance_m")}
+                                    for side, i in (("a", a), ("b", b))})
         out["consistency_accuracy"] = round(correct / decided, 4) if decided else None
         out["consistency_accuracy_all"] = round(correct / len(prs), 4) if prs else None
         out["decision_rate"] = round(decided / len(prs), 4) if prs else None
@@ -146,6 +154,7 @@ def evaluate(folder: Path, rows: list[dict[str, str]], variant: str, tyre_mode: 
         out["pairs_decided"] = decided
         out["inconsistent_recall"] = round(tp / n_incons, 4) if n_incons else None
         out["inconsistent_false_flags"] = fp
+        out["false_flags"] = false_flags
     return out
 
 
