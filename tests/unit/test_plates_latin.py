@@ -107,3 +107,29 @@ def test_a_real_uk_plate_on_a_plate_photo_is_read() -> None:
     # the same photo with another role: no Latin search (other text in general photos is not read as plates)
     res = PlateVinCheck().analyse_photo(decode_photo(path.read_bytes()), replace(info, role="overview"))
     assert not [p for p in res.data["plates"] if p["kind"] == "latin"]
+
+
+def test_latin_read_against_a_latin_policy_plate() -> None:
+    from datetime import UTC, datetime
+
+    from claimlens.checks.base import ClaimContext, PhotoAnalysis, PhotoInfo, Severity
+
+    class NoIndex:  # no other claims
+        def lookup(self, kind: str, values: list[str]) -> list:
+            return []
+
+    def assess(policy: str, entry: dict) -> list:
+        info = PhotoInfo(photo_id="p1", claim_id="C1", stage="survey", role="plate", sha256="p1", size_bytes=1,
+                         filename=None, uploaded_at=datetime(2026, 1, 1, tzinfo=UTC))
+        entry = {**entry, "box": [0, 0, 1, 1], "corners": [], "raw": {}, "confident": plate_confident(entry)}
+        data = {"role": "plate", "plates": [entry], "vins": [], "registration": None}
+        ctx = ClaimContext(claim={"claim_id": "C1", "plate": policy},
+                           photos=[PhotoAnalysis(info=info, data={"plate_vin": data})], index=NoIndex(),
+                           load_artifact=lambda *a: None, load_thumbnail=lambda *a: None)
+        return PlateVinCheck().assess_claim(ctx)
+
+    (f,) = assess("AB12 CDE", _latin_entry("XY65ZZT"))
+    assert f.code == "plate_vin.plate_mismatch" and f.severity == Severity.HIGH
+    assert f.evidence["threshold"] == LATIN_MIN_CONFIDENCE
+    assert assess("AB12 CDE", _latin_entry("AB12CDE")) == []
+    assert assess("AB12 CDE", _latin_entry("XY65ZZT", layout="generic")) == []  # never confident alone
