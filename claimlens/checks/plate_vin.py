@@ -28,7 +28,9 @@ Claim rules (each a finding with the rectified crops as evidence images):
 * ``plate_vin.cloned_plate`` (high, one per other claim, ``evidence["linked_claim_id"]``): another claim's
   photos show this claim's VIN under a different plate, or this claim's plate on a different VIN.
 
-Latin plates come from a stopgap cascade: they are recorded in the photo data but never indexed or compared.
+Latin plates (:mod:`claimlens.vision.plates.latin`) are read on photos with role ``plate`` only (other photos
+hold other text: stickers, watermarks); a confident one (national format, strong characters, plate-like) is
+indexed and compared like a Chinese plate, an O/0 or I/1 difference from the policy being a near-miss.
 """
 
 from __future__ import annotations
