@@ -353,3 +353,30 @@ def test_one_wheel_ground_sigma_grows_as_the_camera_comes_closer() -> None:
     far, near = sigma(140.0), sigma(450.0)  # ~5.3 m and ~1.7 m with the focal prior and a 650 mm tyre
     assert far == M.SINGLE_WHEEL_GROUND_SIGMA_CM
     assert near > 2 * far
+
+
+def test_one_wheel_scale_is_refused_when_the_body_side_recedes() -> None:
+    """6th revision: long body lines slanting by more than SINGLE_WHEEL_MAX_OBLIQUITY_DEG mean the side is seen
+    obliquely, and a single wheel's local scale does not hold at a mark at another depth."""
+    import importlib
+
+    import cv2
+
+    from claimlens.vision.geometry.detect import Wheel
+
+    M = importlib.import_module("claimlens.vision.geometry.measure")
+
+    def photo(slant_deg: float) -> np.ndarray:
+        rgb = np.full((1000, 1500, 3), 200, np.uint8)
+        dy = round(float(1200 * np.tan(np.radians(slant_deg))))
+        for y in (300, 450, 600):  # belt, window and sill lines
+            cv2.line(rgb, (150, y), (1350, y + dy), (40, 40, 40), 6)
+        return rgb
+
+    wheel = Wheel((400.0, 725.0), (150.0, 150.0), 0.0, (400.0, 800.0), (400.0, 650.0), 0.5)
+    mark = [Box(700, 500, 800, 560)]
+    assert M._body_line_slant_deg(photo(0.0)) < 1.0
+    assert abs(M._body_line_slant_deg(photo(15.0)) - 15.0) < 1.5
+    assert M._measure_local(photo(1.0), mark, wheel, None, None, None).status == "measured"
+    refused = M._measure_local(photo(15.0), mark, wheel, None, None, None)
+    assert refused.status == "insufficient_reference" and "bottom_cm" not in refused.marks[0]

@@ -82,6 +82,11 @@ SINGLE_WHEEL_GROUND_SIGMA_CM = 12.0
 # error stays 24 cm there (a face mark nearer than the wheel read on the wheel's scale: not modelled)
 SINGLE_WHEEL_CAMERA_HEIGHT_M = 1.3
 SINGLE_WHEEL_PLANE_OFFSET_M = 0.35
+# ... and the local scale assumes the body side faces the camera: when the photo's long near-horizontal lines
+# (sill, window and belt lines) slant by more than this (weighted median), the side recedes and a wheel at
+# one depth cannot scale a mark at another (1-2 m seed 2: a far wheel scaled a nearer mark, 8-31 cm measured
+# for 64-69 cm, and made a false "inconsistent" flag): refused
+SINGLE_WHEEL_MAX_OBLIQUITY_DEG = 6.0
 SINGLE_WHEEL_MAX_BELOW_MM = 0.0  # a mark whose bottom lies below the wheel's contact line: refused
 
 
@@ -436,6 +441,16 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
     m.ground = {"kind": "level_ground_at_contact", "y": round(float(ground_y), 1)}
     m.ground_h = np.array([[px_per_mm, 0, rgb.shape[1] / 2], [0, -px_per_mm, ground_y], [0, 0, 1.0]])
     m.plane_extent_mm = (-rgb.shape[1] / 2 / px_per_mm, rgb.shape[1] / 2 / px_per_mm)
+    obliquity = _body_line_slant_deg(rgb) if wheel is not None else None
+    if obliquity is not None:
+        m.reference["body_line_slant_deg"] = round(obliquity, 1)
+    if obliquity is not None and obliquity > SINGLE_WHEEL_MAX_OBLIQUITY_DEG:
+        m.status = "insufficient_reference"
+        m.notes.append(f"one side wheel only and the body's long lines slant by {obliquity:.0f} degrees: the side "
+                       "recedes from the camera, so the wheel's scale does not hold at the mark; no heights asserted")
+        m.marks = [{"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source, "label": b.label}
+                   for b in marks]
+        return m
     if wheel is not None and any((ground_y - b.y2) / px_per_mm < -SINGLE_WHEEL_MAX_BELOW_MM for b in marks):
         # a mark below the wheel's contact line is nearer the camera than the wheel (a front face in front of
         # the side wheel): the level-ground scale cannot place it (5th revision; seed 0: errors of 39-60 cm)
@@ -456,6 +471,24 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
                         "direction_deg": _direction(rgb, b, None)})
     m.notes.append("local scale with a level-ground, fronto-parallel assumption: larger uncertainty")
     return m
+
+
+def _body_line_slant_deg(rgb: np.ndarray) -> float | None:
+    """Length-weighted median slant (degrees from horizontal) of the photo's long near-horizontal line
+    segments (longer than 12 % of the longer side, within 35 degrees of horizontal); None with fewer than 2."""
+    h, w = rgb.shape[:2]
+    segs = detect.lsd_segments(rgb, (0, 0, w, h))
+    if len(segs) == 0:
+        return None
+    d = segs[:, 2:4] - segs[:, 0:2]
+    length = np.hypot(d[:, 0], d[:, 1])
+    slant = np.abs((np.degrees(np.arctan2(d[:, 1], d[:, 0])) + 90) % 180 - 90)
+    keep = (length > 0.12 * max(h, w)) & (slant < 35)
+    if keep.sum() < 2:
+        return None
+    order = np.argsort(slant[keep])
+    cum = np.cumsum(length[keep][order])
+    return float(slant[keep][order][np.searchsorted(cum, cum[-1] / 2)])
 
 
 def _local_sigma_cm(h_cm: float, rel: float, ground_sigma_cm: float) -> float:
