@@ -380,3 +380,19 @@ def test_one_wheel_scale_is_refused_when_the_body_side_recedes() -> None:
     assert M._measure_local(photo(1.0), mark, wheel, None, None, None).status == "measured"
     refused = M._measure_local(photo(15.0), mark, wheel, None, None, None)
     assert refused.status == "insufficient_reference" and "bottom_cm" not in refused.marks[0]
+
+
+def test_a_mark_under_the_ground_is_withdrawn_and_close_range_widens_sigma() -> None:
+    import importlib
+
+    M = importlib.import_module("claimlens.vision.geometry.measure")
+    m = M.Measurement("measured", marks=[{"box": [0, 0, 1, 1], "bottom_cm": -45.8, "top_cm": -35.4,
+                                          "bottom_sigma_cm": 2.0, "top_sigma_cm": 1.9}])
+    out = M._below_ground_refused(m)
+    assert out.status == "insufficient_reference" and "bottom_cm" not in out.marks[0]
+    assert out.marks[0]["withdrawn"] == "below_ground"
+    ok = M.Measurement("measured", marks=[{"box": [0, 0, 1, 1], "bottom_cm": -4.0, "top_cm": 10.0,
+                                           "bottom_sigma_cm": 2.0, "top_sigma_cm": 2.0}])
+    assert M._below_ground_refused(ok).status == "measured"  # within 2 sigma + 3 cm of the ground
+    assert M.close_range_sigma_cm(4.0) == 0.0 == M.close_range_sigma_cm(M.CLOSE_RANGE_REF_M)
+    assert M.close_range_sigma_cm(1.0) > M.close_range_sigma_cm(2.0) > 0.0
