@@ -140,6 +140,11 @@ def _stats(samples: np.ndarray) -> tuple[float, float]:
     return float(q50), float((q84 - q16) / 2)
 
 
+def _mark_id(box: Box) -> dict[str, Any]:
+    """What every mark entry starts with, measured or not: its image box, where it came from, its label."""
+    return {"box": [round(v, 1) for v in (box.x1, box.y1, box.x2, box.y2)], "source": box.source, "label": box.label}
+
+
 def _mark_json(box: Box, bottoms: np.ndarray, tops: np.ndarray, widths: np.ndarray, extra_sigma_cm: float,
                direction: float | None) -> dict[str, Any]:
     b, sb = _stats(bottoms / 10.0)
@@ -147,8 +152,7 @@ def _mark_json(box: Box, bottoms: np.ndarray, tops: np.ndarray, widths: np.ndarr
     wdt, _ = _stats(widths / 10.0)
     sb = float(np.hypot(sb, extra_sigma_cm))
     st = float(np.hypot(st, extra_sigma_cm))
-    return {"box": [round(v, 1) for v in (box.x1, box.y1, box.x2, box.y2)], "source": box.source,
-            "label": box.label, "bottom_cm": round(b, 1), "top_cm": round(t, 1),
+    return {**_mark_id(box), "bottom_cm": round(b, 1), "top_cm": round(t, 1),
             "bottom_sigma_cm": round(sb, 1), "top_sigma_cm": round(st, 1), "width_cm": round(wdt, 1),
             "direction_deg": None if direction is None else round(direction, 1)}
 
@@ -219,8 +223,7 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
         return _below_ground_refused(
             _measure_local(rgb, marks, side[0] if side else None, tyre_mm, scale_card, plate_corners))
     m = Measurement("no_scale_reference", notes=["no plate, wheel or scale card found: no heights asserted"])
-    m.marks = [{"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source, "label": b.label}
-               for b in marks]
+    m.marks = [_mark_id(b) for b in marks]
     return m
 
 
@@ -347,7 +350,7 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
                                       close_range_sigma_cm(float(np.median(centres[:, 2])) / 1000), direction))
         else:
             rel = _mark_json(b, arr[:, 0], arr[:, 1], arr[:, 2], 0.0, direction)
-            m.marks.append({"box": rel["box"], "source": b.source, "label": b.label,
+            m.marks.append({**_mark_id(b),
                             "relative_to_plate_centre_cm": [rel["bottom_cm"], rel["top_cm"]],
                             "width_cm": rel["width_cm"], "direction_deg": rel["direction_deg"]})
     return m
@@ -454,8 +457,7 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
         m.status = "insufficient_reference"
         m.notes.append(f"one side wheel only and the body's long lines slant by {obliquity:.0f} degrees: the side "
                        "recedes from the camera, so the wheel's scale does not hold at the mark; no heights asserted")
-        m.marks = [{"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source, "label": b.label}
-                   for b in marks]
+        m.marks = [_mark_id(b) for b in marks]
         return m
     if wheel is not None and any((ground_y - b.y2) / px_per_mm < -SINGLE_WHEEL_MAX_BELOW_MM for b in marks):
         # a mark below the wheel's contact line is nearer the camera than the wheel (a front face in front of
@@ -463,14 +465,12 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
         m.status = "insufficient_reference"
         m.notes.append("one side wheel only and the mark lies below its contact line (nearer the camera): the "
                        "level-ground scale cannot place it, no heights asserted")
-        m.marks = [{"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source, "label": b.label}
-                   for b in marks]
+        m.marks = [_mark_id(b) for b in marks]
         return m
     for b in marks:
         bottom = (ground_y - b.y2) / px_per_mm / 10
         top = (ground_y - b.y1) / px_per_mm / 10
-        m.marks.append({"box": [round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)], "source": b.source,
-                        "label": b.label, "bottom_cm": round(bottom, 1), "top_cm": round(top, 1),
+        m.marks.append({**_mark_id(b), "bottom_cm": round(bottom, 1), "top_cm": round(top, 1),
                         "bottom_sigma_cm": round(_local_sigma_cm(bottom, rel, ground_sigma_cm), 1),
                         "top_sigma_cm": round(_local_sigma_cm(top, rel, ground_sigma_cm), 1),
                         "width_cm": round((b.x2 - b.x1) / px_per_mm / 10, 1),
