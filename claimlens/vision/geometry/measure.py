@@ -450,7 +450,9 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
     m.ground = {"kind": "level_ground_at_contact", "y": round(float(ground_y), 1)}
     m.ground_h = np.array([[px_per_mm, 0, rgb.shape[1] / 2], [0, -px_per_mm, ground_y], [0, 0, 1.0]])
     m.plane_extent_mm = (-rgb.shape[1] / 2 / px_per_mm, rgb.shape[1] / 2 / px_per_mm)
-    obliquity = _body_line_slant_deg(rgb) if wheel is not None else None
+    # only when there are marks to refuse: a mark-less call (the flood line's rim-ring retry) needs the ground,
+    # not a verdict on the scale at a mark, and should not pay for a line-segment pass over the photo
+    obliquity = _body_line_slant_deg(rgb) if wheel is not None and marks else None
     if obliquity is not None:
         m.reference["body_line_slant_deg"] = round(obliquity, 1)
     if obliquity is not None and obliquity > SINGLE_WHEEL_MAX_OBLIQUITY_DEG:
