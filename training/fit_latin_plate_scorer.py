@@ -47,9 +47,7 @@ def examples(folder: Path, reader: PlateReader) -> list[dict]:
     lr = reader.latin_reader
     for r in rows:
         bgr = cv2.imread(str(folder / r["image"]), cv2.IMREAD_COLOR)
-        boxes = reader.detector.detect(bgr, threshold=L.CANDIDATE_DET_SCORE, limit=L.MAX_CANDIDATES)
-        cands = [L.LatinCandidate(b.corners, b.score, "plate_det") for b in boxes] + lr.text_candidates(bgr)
-        reads = lr.read_candidates(bgr, cands, max_plates=50, one_per_place=False)
+        reads = lr.read_candidates(bgr, reader.latin_candidates(bgr), max_plates=50, one_per_place=False)
         if not reads:
             out.append({"image": r["image"], "gt": r["plate_text"], "text": "", "national": False,
                         "confidence": 0.0, "y": 0.0, "features": None})

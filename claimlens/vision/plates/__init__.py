@@ -129,16 +129,19 @@ class PlateReader:
             reads += self.read_latin(bgr, max_plates, boxes)
         return reads
 
+    def latin_candidates(self, bgr: np.ndarray, det_boxes: list | None = None) -> list[LatinCandidate]:
+        """Where Latin plates may be: the plate detector's boxes down to ``CANDIDATE_DET_SCORE``
+        (``det_boxes`` when the caller already ran it) and the text detector's plate-shaped lines."""
+        if det_boxes is None:
+            det_boxes = self.detector.detect(bgr, threshold=CANDIDATE_DET_SCORE, limit=MAX_CANDIDATES)
+        return ([LatinCandidate(b.corners, b.score, "plate_det") for b in det_boxes]
+                + self.latin_reader.text_candidates(bgr))
+
     def read_latin(self, bgr: np.ndarray, max_plates: int, det_boxes: list | None = None) -> list[PlateRead]:
         """Latin plates (:mod:`.latin`): the plate detector's boxes (``det_boxes`` when the caller already
         ran it) and the text detector's plate-shaped lines, read under the national formats."""
-        if det_boxes is None:
-            det_boxes = self.detector.detect(bgr, threshold=CANDIDATE_DET_SCORE, limit=MAX_CANDIDATES)
-        lr = self.latin_reader
-        candidates = [LatinCandidate(b.corners, b.score, "plate_det") for b in det_boxes]
-        candidates += lr.text_candidates(bgr)
         out: list[PlateRead] = []
-        for r in lr.read_candidates(bgr, candidates, max_plates):
+        for r in self.latin_reader.read_candidates(bgr, self.latin_candidates(bgr, det_boxes), max_plates):
             out.append(PlateRead(r.text.text, r.text.confidence, r.text.valid, "latin", r.text.layout,
                                  r.candidate.score, box_of(r.candidate.corners), r.candidate.corners, r.crop,
                                  r.text.chars, {"ppocr_v6": r.text.raw, "source": r.candidate.source},
