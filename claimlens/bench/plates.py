@@ -126,7 +126,7 @@ def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, A
             conf = best.confidence if best else 0.0
             det = best.det_score if best else 0.0
             kind = best.kind if best else ""
-            confident = bool(best and plate_confident(best.as_json()))
+            confident = bool(sure)  # best is sure[0] whenever any read is confident
             found = len(reads)
         wall, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
         gt = r.get("plate_text", "")
