@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from claimlens.bench.common import peak_rss_mb, suite_folder
+from claimlens.bench.common import peak_rss_mb, suite_from_photos
 from claimlens.bench.recapture import auc, rnd, tpr_at_fpr
 
 
@@ -89,13 +89,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     desc: dict[str, Any] = {}
     real = options.get("real", "0") not in ("0", "", "false")
     if suite:
-        src = dataset_dir or ds.DEFAULT_SOURCE
-        folder, tmp = suite_folder("scratches", options)
-        n, seed, split = int(options.get("n", 150)), int(options.get("seed", 0)), options.get("split", "test")
-        t0 = time.perf_counter()
-        ds.generate_scratch_suite(folder, src, n=n, seed=seed, split=split)
-        desc = {"generated_from": str(src), "n_sources": n, "seed": seed, "split": split,
-                "generate_seconds": round(time.perf_counter() - t0, 1)}
+        folder, tmp, desc = suite_from_photos("scratches", ds.generate_scratch_suite, dataset_dir or ds.DEFAULT_SOURCE, options, 150)
         rows = read_rows(folder)
     elif dataset_dir is None:
         raise SystemExit("claimlens bench scratches needs DIR (or --suite)")
