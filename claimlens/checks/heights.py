@@ -113,7 +113,7 @@ def overlay(rgb: np.ndarray, res: dict[str, Any], title: str, flood: bool = Fals
 
 class HeightsCheck(Check):
     name = "heights"
-    version = "9"
+    version = "10"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.role in SKIP_ROLES or info.stage in SKIP_STAGES:  # close-ups of a plate/VIN, documents

@@ -305,7 +305,8 @@ def heights_scene(rng, plates, damages, mark_range=None, no_ref=False, distance=
                   "camera_height_m": round(cam_h, 3), "mark_box": " ".join(f"{v:.1f}" for v in box),
                   "plate_corners": "" if no_ref else " ".join(f"{v:.2f}" for v in noisy.ravel()),
                   "plate_corners_true": "" if no_ref else " ".join(f"{v:.2f}" for v in pc.ravel()),
-                  "tyre_code": tyre, "overhang_m": round(over, 3), "focal_px": round(f, 1)}
+                  "tyre_code": tyre, "overhang_m": round(over, 3), "focal_px": round(f, 1),
+                  "plate_centre_cm": "" if no_ref else round(plate_h * 100, 2)}
 
 
 def generate_heights_suite(out: Path, n: int = 240, seed: int = 0,
@@ -359,7 +360,7 @@ def generate_heights_suite(out: Path, n: int = 240, seed: int = 0,
             pairs.append({"image_a": names[0], "image_b": names[1], "consistent": int(consistent)})
         k += 1
     cols = ["image", "mark_bottom_cm", "mark_top_cm", "reference", "view", "distance_m", "camera_height_m", "mark_box",
-            "plate_corners", "plate_corners_true", "tyre_code", "overhang_m", "focal_px", "pair"]
+            "plate_corners", "plate_corners_true", "tyre_code", "overhang_m", "focal_px", "plate_centre_cm", "pair"]
     with open(out / "labels.csv", "w", newline="") as f:
         w = csv.DictWriter(f, cols)
         w.writeheader()

@@ -289,7 +289,7 @@ def test_front_view_tilt_from_vanishing_points_beats_the_keystone(monkeypatch):
     assert m.ground["tilt_from"] == "vertical_vanishing_point"
     mk = m.marks[0]
     assert mk["bottom_cm"] == pytest.approx(30.0, abs=5.0) and mk["top_cm"] == pytest.approx(42.0, abs=5.0)
-    assert mk["bottom_sigma_cm"] < 5.0
+    assert mk["bottom_sigma_cm"] < 6.5  # v10: the focal from the VPs (sigma 4 %) and the pose-dependent contact
     monkeypatch.setattr(mod, "USE_VP", False)  # the plate's keystone alone: ~10 cm off on this view
     kmk = measure(rgb, [box], plate_corners=true, plate_source="given").marks[0]
     assert abs(kmk["bottom_cm"] - 30.0) > abs(mk["bottom_cm"] - 30.0) + 3.0
@@ -396,3 +396,58 @@ def test_a_mark_under_the_ground_is_withdrawn_and_close_range_widens_sigma() -> 
     assert M._below_ground_refused(ok).status == "measured"  # within 2 sigma + 3 cm of the ground
     assert M.close_range_sigma_cm(4.0) == 0.0 == M.close_range_sigma_cm(M.CLOSE_RANGE_REF_M)
     assert M.close_range_sigma_cm(1.0) > M.close_range_sigma_cm(2.0) > 0.0
+
+
+def _tyre_envelope(cam, x_plane: float, z_axle: float, radius: float, width: float, outward: float):
+    """A tyre (two circles of ``radius`` in the planes x and x - outward * width, touching the ground at depth
+    z_axle) rasterised through ``cam``: its lower envelope and the true contacts of both circles."""
+    import cv2
+
+    from claimlens.vision.geometry.detect import lower_envelope
+
+    t = np.linspace(0, 2 * np.pi, 720)
+    mask = np.zeros((hs.H, hs.W), np.uint8)
+    rims = []
+    for x in (x_plane, x_plane - outward * width):
+        pts3 = np.c_[np.full_like(t, x), radius + radius * np.cos(t), z_axle + radius * np.sin(t)]
+        p, _z = cam.project(pts3)
+        rims.append(p)
+    hull = cv2.convexHull(np.round(np.vstack(rims) * 4).astype(np.int32))
+    cv2.fillPoly(mask, [hull], 1, shift=2)
+    outline = lower_envelope(mask)
+    contacts, _ = cam.project(np.array([[x_plane, 0, z_axle], [x_plane - outward * width, 0, z_axle]]))
+    return outline, contacts
+
+
+@pytest.mark.parametrize("yaw_deg", [10.0, 35.0])
+def test_ground_contact_is_the_tangent_from_the_long_axis_vanishing_point(yaw_deg: float) -> None:
+    """A tyre seen obliquely (3/4 front view, 1.5 m): its lowest pixel is not its contact (the old rule took
+    the lowest rows), the tangent from the long axis' vanishing point on the ground side is (within 1.5 cm)."""
+    from claimlens.vision.geometry.detect import ground_contact
+
+    a = np.radians(yaw_deg)
+    cam = hs.Camera([1.5 * np.sin(a) + 0.3, 1.3, 1.5 * np.cos(a)], [0.5, 0.3, -0.4], 1200.0)
+    outline, contacts = _tyre_envelope(cam, 0.9, -0.85, 0.32, 0.2, 1.0)
+    along = cam.K @ cam.R @ np.array([0, 0, -1.0])  # the car's long axis, into the scene
+    down = np.diff(cam.project(np.array([[0.9, 0.3, -0.85], [0.9, 0.2, -0.85]]))[0], axis=0)[0]
+    kinv = np.linalg.inv(cam.K)
+
+    def height_cm(p):  # the pixel's ray met at the axle's depth, as the measurement does
+        d = cam.R.T @ kinv @ np.array([p[0], p[1], 1.0])
+        return 100 * (cam.c + (-0.85 - cam.c[2]) / d[2] * d)[1]
+
+    got = ground_contact(outline, along, down)
+    assert abs(height_cm(got)) < 1.5
+    assert min(np.linalg.norm(contacts - got, axis=1)) < 6.0  # (along the steep tangent: cheap in height)
+    assert height_cm(outline[np.argmax(outline[:, 1])]) < -4.0  # the blob's lowest pixel: 5-7 cm under
+
+
+def test_focal_length_from_two_orthogonal_vanishing_points() -> None:
+    import importlib
+
+    M = importlib.import_module("claimlens.vision.geometry.measure")
+    cam = hs.Camera([0.9, 1.2, 1.6], [0.0, 0.4, 0.0], 1150.0, roll_deg=2.0)
+    vy = cam.K @ cam.R @ np.array([0, 1.0, 0])
+    vx = cam.K @ cam.R @ np.array([1.0, 0, 0])
+    assert M.focal_from_vanishing_points(vx, vy, hs.W, hs.H) == pytest.approx(1150.0, rel=1e-6)
+    assert M.focal_from_vanishing_points(np.array([1.0, 0.0, 0.0]), vy, hs.W, hs.H) is None  # at infinity

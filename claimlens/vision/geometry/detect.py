@@ -24,6 +24,9 @@ class Wheel:
     kind: str = "side"  # side: tyre + rim ellipse; front: tyre seen end-on (only the bottom is used)
     score: float = 0.0
     box: tuple[float, float, float, float] = field(default=(0, 0, 0, 0))
+    # front tyres: the blob's lower envelope (lowest pixel of every column, full resolution, N x 2), from which
+    # the contact is re-found once the camera pose is known (:func:`ground_contact`)
+    outline: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def as_json(self) -> dict:
         r = lambda v: round(float(v), 1)
@@ -325,8 +328,10 @@ def find_front_tyres(rgb: np.ndarray, plate_corners: np.ndarray | None) -> list[
             continue
         bottom_y = float(np.median(lows))
         bx = x + bw / 2
+        outline = (lower_envelope(comp) + [x, y]) / s
         cands.append(Wheel((bx / s, (y + bh / 2) / s), (bw / s, bh / s), 0.0, (bx / s, bottom_y / s),
-                           (bx / s, y / s), 0.0, "front", float(area), (x / s, y / s, (x + bw) / s, (y + bh) / s)))
+                           (bx / s, y / s), 0.0, "front", float(area), (x / s, y / s, (x + bw) / s, (y + bh) / s),
+                           outline))
     left = [c for c in cands if c.centre[0] < cx / s]
     right = [c for c in cands if c.centre[0] >= cx / s]
     out = []
@@ -522,6 +527,8 @@ VP_MAX_DEV_DEG = 12.0  # near-vertical: within this of the plate's vertical side
 VP_MIN_LEN_PH = 2.0  # segments at least this x the plate's height in pixels
 VP_INLIER_DEG = 0.6  # a segment agrees with a vanishing point when its direction is within this
 VP_MIN_LEN_PW_H = 0.8  # horizontal segments at least this x the plate's width
+VP_AXIS_SEARCH_DEG = 8.0  # long-axis segments: pointing within this of the plate pose's prediction
+VP_AXIS_MAX_DEV_DEG = 4.0  # ... and their vanishing point's direction within this of the predicted one
 VP_MIN_SPREAD_PW = 0.25  # the agreeing segments must be spread over this x the plate width (conditioning)
 
 
@@ -614,6 +621,52 @@ def vertical_vanishing_point(rgb: np.ndarray, plate_corners: np.ndarray, horizon
     pw = float(np.mean([np.linalg.norm(pc[1] - pc[0]), np.linalg.norm(pc[2] - pc[3])]))
     if horizontal:
         pw = float(np.mean([np.linalg.norm(pc[3] - pc[0]), np.linalg.norm(pc[2] - pc[1])]))
+    best = _vp_consensus(segs, (lambda vp: _plate_edges_agree(pc, vp)) if horizontal else None)
+    if best is None:
+        return None
+    ins = segs[best]
+    mids = (ins[:, 1] + ins[:, 3]) / 2 if horizontal else (ins[:, 0] + ins[:, 2]) / 2
+    return _vp_result(ins, float(mids.max() - mids.min()), VP_MIN_SPREAD_PW * pw)
+
+
+def long_axis_vanishing_point(plate_corners: np.ndarray, k: np.ndarray, predicted: np.ndarray,
+                              segs_all: np.ndarray) -> dict | None:
+    """The vanishing point of the car's long axis (the plate's normal) from the long lines of the body's side
+    (sill, belt and roof lines), seen in 3/4 views: segments pointing within VP_AXIS_SEARCH_DEG of the
+    ``predicted`` direction (camera frame, from the plate's own pose; ``k`` the intrinsics), RANSAC over
+    pairs as for the vertical; the result must point within VP_AXIS_MAX_DEV_DEG of the prediction (two
+    stray lines can agree on a point anywhere). With the face's horizontal direction it gives the camera's
+    tilt when no vertical edge is found (the plate's keystone conditions tilt badly close up). None without
+    >= 2 agreeing segments spread over >= VP_MIN_SPREAD_PW plate widths across the lines."""
+    pc = np.asarray(plate_corners, np.float64).reshape(4, 2)
+    pw = float(np.mean([np.linalg.norm(pc[1] - pc[0]), np.linalg.norm(pc[2] - pc[3])]))
+    if not len(segs_all):
+        return None
+    length = np.linalg.norm(segs_all[:, 2:] - segs_all[:, :2], axis=1)
+    pred_dir = np.asarray(predicted, np.float64) / np.linalg.norm(predicted)
+    pred = k @ pred_dir
+    segs = segs_all[(length >= max(VP_MIN_LEN_PW_H * pw, 25.0)) &
+                    (_seg_dev(segs_all, pred / np.linalg.norm(pred)) < np.radians(VP_AXIS_SEARCH_DEG))]
+    if len(segs) < 2:
+        return None
+    best = _vp_consensus(segs, lambda vp: not _plate_edges_agree(pc, vp))
+    if best is None:
+        return None
+    ins = segs[best]
+    vp = fit_vanishing_point(ins)
+    d = np.linalg.inv(k) @ vp
+    if np.degrees(np.arccos(min(1.0, abs(d @ pred_dir) / np.linalg.norm(d)))) > VP_AXIS_MAX_DEV_DEG:
+        return None
+    centre = pc.mean(0)
+    to = vp[:2] - centre * vp[2] if abs(vp[2]) > 1e-12 else vp[:2]
+    across = np.array([-to[1], to[0]]) / max(np.linalg.norm(to), 1e-12)
+    mids = ((ins[:, :2] + ins[:, 2:]) / 2) @ across
+    return _vp_result(ins, float(mids.max() - mids.min()), VP_MIN_SPREAD_PW * pw)
+
+
+def _vp_consensus(segs: np.ndarray, accept=None) -> np.ndarray | None:
+    """Inlier mask of the vanishing point (RANSAC over segment pairs, score = inlier length) that ``accept``
+    allows, or None without two agreeing segments."""
     lines = _seg_lines(segs)
     length = np.linalg.norm(segs[:, 2:] - segs[:, :2], axis=1)
     best, best_score = None, 0.0
@@ -624,18 +677,57 @@ def vertical_vanishing_point(rgb: np.ndarray, plate_corners: np.ndarray, horizon
             if nv < 1e-12:
                 continue
             inl = _seg_dev(segs, vp / nv) < np.maximum(np.radians(VP_INLIER_DEG), 1.5 / length)
-            if horizontal and not _plate_edges_agree(pc, vp / nv):
+            if accept is not None and not accept(vp / nv):
                 continue
             score = float(length[inl].sum())
             if score > best_score:
                 best, best_score = inl, score
-    if best is None or best.sum() < 2:
-        return None
-    ins = segs[best]
-    mids = (ins[:, 1] + ins[:, 3]) / 2 if horizontal else (ins[:, 0] + ins[:, 2]) / 2
-    if mids.max() - mids.min() < VP_MIN_SPREAD_PW * pw:
+    return None if best is None or best.sum() < 2 else best
+
+
+def _vp_result(ins: np.ndarray, spread_px: float, min_spread_px: float) -> dict | None:
+    if spread_px < min_spread_px:
         return None
     vp = fit_vanishing_point(ins)
     dev = _seg_dev(ins, vp)
-    return {"vp": vp, "segments": ins, "n": len(ins), "spread_px": float(mids.max() - mids.min()),
+    return {"vp": vp, "segments": ins, "n": len(ins), "spread_px": spread_px,
             "rms_deg": float(np.degrees(np.sqrt(np.mean(dev ** 2))))}
+
+
+def lower_envelope(mask: np.ndarray) -> np.ndarray:
+    """The bottom edge (x centre, y bottom) of the lowest pixel of every column of a binary mask (N x 2).
+    Only the envelope, not the whole outline: the whole outline lets a contact found with a noisy pose
+    (the keystone's) slide up a steep side of the tyre (1-2 m suite, seed 1: 1 cm worse median)."""
+    cols = np.nonzero(mask.any(axis=0))[0]
+    low = mask.shape[0] - 1 - np.argmax(mask[::-1, cols], axis=0)
+    return np.c_[cols + 0.5, low + 1.0]
+
+
+def ground_contact(outline: np.ndarray, along: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """The ground contact of a tyre from its outline (or lower envelope), given the image of the car's long axis.
+
+    A wheel touches the ground where the ground line of its plane (a line along the car's long axis, whose
+    image passes through that axis' vanishing point ``along``, homogeneous) is tangent to it; all of the tyre
+    lies above that line. So the contact is the envelope point at the extreme angle seen from ``along`` on
+    the ground side (``down``: an image direction pointing to the ground at the tyre). Exact for a round
+    tyre under any yaw, where the lowest row is not: a tyre seen obliquely is a tilted ellipse whose lowest
+    pixel lies off the contact (the contact may even sit on its steep side), and the median of the lowest
+    rows of its central columns lies halfway up that side."""
+    pts = np.asarray(outline, np.float64).reshape(-1, 2)
+    v = np.asarray(along, np.float64)
+    c = pts.mean(0)
+    if abs(v[2]) > 1e-9 * np.linalg.norm(v[:2]) and v[2] > 0:
+        vp = v[:2] / v[2]
+        axis = c - vp
+        axis /= max(np.linalg.norm(axis), 1e-12)
+        rel = pts - vp
+        # sine of each point's angle off the axis vp -> centroid, signed towards the ground side
+        normal = np.array([-axis[1], axis[0]])
+        sgn = 1.0 if normal @ down >= 0 else -1.0
+        score = sgn * (rel @ normal) / np.maximum(np.linalg.norm(rel, axis=1), 1e-9)
+    else:  # vanishing point at infinity (or behind the camera): the lines are parallel
+        axis = v[:2] / max(np.linalg.norm(v[:2]), 1e-12)
+        normal = np.array([-axis[1], axis[0]])
+        sgn = 1.0 if normal @ down >= 0 else -1.0
+        score = sgn * ((pts - c) @ normal)
+    return pts[int(np.argmax(score))]

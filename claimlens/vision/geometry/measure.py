@@ -56,11 +56,16 @@ USE_SUBPIXEL = True  # sub-pixel plate border fit (detect.subpixel_plate_corners
 USE_VP = True  # the camera's tilt from the vertical vanishing point (detect.vertical_vanishing_point), 4th rev.
 VP_SEG_SIGMA_PX = 0.7  # endpoint noise of a vertical segment (LSD on a blurred, JPEG-compressed photo)
 VP_MAX_TILT_CHANGE_DEG = 25.0  # the vertical VP may correct the plate's keystone tilt by at most this
+USE_AXIS_VP = True  # 10th revision: without a vertical VP, tilt from the face's horizontal and the long axis' VPs
+USE_VP_FOCAL = True  # 10th revision: focal length from the face's vertical and horizontal VPs when both found
+VP_FOCAL_SIGMA = 0.04  # its relative sigma (1-2 m suite, seed 1: median error 0.4 %, p90 7 %)
+VP_FOCAL_RANGE = (0.55, 1.1)  # accepted focal / longer side (phone main cameras 0.68-0.86; wide margins)
 USE_HVP = True  # ... and its yaw from the plate's horizontal vanishing point (long horizontal face lines)
 VP_MARKS = True  # marks are also cast with the tilt-corrected pose
 # corner localisation noise (1 sigma, px, as a fraction of the plate's height in pixels + a floor)
 CORNER_SIGMA = {"given": (0.02, 0.7), "refined": (0.03, 0.7), "detector": (0.06, 1.0), "subpixel": (0.01, 0.6)}
 CONTACT_SIGMA_PX = 1.5
+USE_TANGENT_CONTACT = True  # 10th revision: front-view tyre contacts as tangents from the long axis' vanishing point
 WHEEL_SIGMA = 0.012  # side-wheel contact/top localisation (fraction of the wheel's height in px)
 WHEEL_PLANE_SIGMA_MM = 15.0  # tyre sidewall vs the body surface
 WHEELBASE_MM = 2700.0  # only sets the X unit of the side plane (heights do not depend on it)
@@ -250,12 +255,11 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
     H0 = homography(obj, plate)
     f_est = estimate_focal(H0, w_img, h_img)
     f0 = focal_px or FOCAL_PRIOR * max(w_img, h_img)
-    fs = f0 * (1 + (0 if focal_px else FOCAL_PRIOR_SIGMA) * rng.standard_normal(n))
+    f_noise = rng.standard_normal(n)
     corners_s = plate[None] + sc * rng.standard_normal((n, 4, 2))
     corners_s[0] = plate
-    fs[0] = f0
     tyres = detect.find_front_tyres(rgb, plate)
-    vpd = hpd = None
+    vpd = hpd = vzd = None
     if USE_VP:
         pcx, pcy = plate.mean(0)
         pw = float(np.linalg.norm(plate[1] - plate[0]))
@@ -264,6 +268,16 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
         segs_all = detect.lsd_segments(rgb, roi) if roi[2] - roi[0] > 16 and roi[3] - roi[1] > 16 else np.zeros((0, 4))
         vpd = detect.vertical_vanishing_point(rgb, plate, segs_all=segs_all)
         hpd = detect.vertical_vanishing_point(rgb, plate, horizontal=True, segs_all=segs_all) if USE_HVP else None
+        if vpd is None and USE_AXIS_VP:
+            k0 = intrinsics(f0, w_img, h_img)
+            vzd = detect.long_axis_vanishing_point(plate, k0, -pose_from_homography(H0, k0).R[:, 2], segs_all)
+    f_sigma, f_from = (0.0, "given") if focal_px else (FOCAL_PRIOR_SIGMA, "prior")
+    if not focal_px and USE_VP_FOCAL and vpd is not None and hpd is not None:
+        f_vp = focal_from_vanishing_points(vpd["vp"], hpd["vp"], w_img, h_img)
+        if f_vp is not None:
+            f0, f_sigma, f_from = f_vp, VP_FOCAL_SIGMA, "vanishing_points"
+    fs = f0 * (1 + f_sigma * f_noise)
+    fs[0] = f0
     contacts = np.array([t.bottom for t in tyres], np.float64) if tyres else np.zeros((0, 2))
     over = FRONT_OVERHANG_M * 1000 + FRONT_OVERHANG_SIGMA_M * 1000 * rng.standard_normal(n)
     over[0] = FRONT_OVERHANG_M * 1000
@@ -272,7 +286,7 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
     m = Measurement("measured" if len(contacts) else "no_ground")
     m.reference = {"kind": "plate", "plate_kind": kind, "plate_size_mm": list(PLATE_SIZES_MM[kind]),
                    "corners": np.round(plate, 1).tolist(), "corner_sigma_px": round(sc, 2),
-                   "plate_height_px": round(ph, 1), "focal_px": round(f0, 1),
+                   "plate_height_px": round(ph, 1), "focal_px": round(f0, 1), "focal_from": f_from,
                    "focal_from_plate_px": None if f_est is None else round(f_est, 1)} | plate_info
     hs = np.full(n, np.nan)
     n_vp = 0
@@ -283,25 +297,34 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
         k = intrinsics(fs[i], w_img, h_img)
         pose = pose_from_homography(H, k)
         mpose = pose
-        if vpd is not None:
-            segs = vpd["segments"] + (VP_SEG_SIGMA_PX * rng.standard_normal(vpd["segments"].shape) if i else 0)
+        if vpd is not None or vzd is not None:
+            vert = detect.fit_vanishing_point(_jitter(vpd["segments"], rng, i)) if vpd is not None else None
             hv = None
             if hpd is not None:
-                hsegs = hpd["segments"] + (VP_SEG_SIGMA_PX * rng.standard_normal(hpd["segments"].shape) if i else 0)
-                hv = detect.fit_vanishing_point(hsegs)
+                hv = detect.fit_vanishing_point(_jitter(hpd["segments"], rng, i))
+            if vert is None:  # 10th revision: up = the face's horizontal x the long axis (both horizontal directions)
+                kinv = np.linalg.inv(k)
+                x_dir = kinv @ hv if hv is not None else pose.R[:, 0]
+                vert = k @ np.cross(x_dir / np.linalg.norm(x_dir), kinv @ detect.fit_vanishing_point(
+                    _jitter(vzd["segments"], rng, i)))
             # the gate against the plate's own (noisy) pose is applied once, on the nominal sample: a noisy
             # sample's keystone pose may be far off, which is the reason for the vanishing points
-            up = _upright(pose, k, detect.fit_vanishing_point(segs), hv,
-                          VP_MAX_TILT_CHANGE_DEG if i == 0 else 180.0)
+            up = _upright(pose, k, vert, hv, VP_MAX_TILT_CHANGE_DEG if i == 0 else 180.0)
             if i == 0 and up is None:
-                vpd = hpd = None
+                vpd = hpd = vzd = None
             if up is not None:
                 pose = up
                 mpose = up if VP_MARKS else mpose
                 n_vp += 1
         centres[i] = pose.centre
         if len(contacts):
-            cpx = contacts + (CONTACT_SIGMA_PX * rng.standard_normal(contacts.shape) if i else 0)
+            if USE_TANGENT_CONTACT:
+                cpx = _tangent_contacts(tyres, k, pose, -over[i])
+                if i == 0:
+                    contacts = cpx
+            else:
+                cpx = contacts
+            cpx = cpx + (CONTACT_SIGMA_PX * rng.standard_normal(cpx.shape) if i else 0)
             pts = hit_z(k, pose, cpx, -over[i])
             hs[i] = -float(np.mean(pts[:, 1]))
         for j, b in enumerate(marks):
@@ -329,7 +352,9 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
         m.ground = {"kind": "tyre_contacts", "contacts": np.round(contacts, 1).tolist(),
                     "plate_centre_height_cm": round(hc, 1), "sigma_cm": round(hsig, 1),
                     "from_pose_cm": [round(hp / 10, 1), round(hpsig / 10, 1)],
-                    "tilt_from": "vertical_vanishing_point" if n_vp > n // 2 else "plate_keystone",
+                    "tilt_from": ("plate_keystone" if n_vp <= n // 2 else "vertical_vanishing_point"
+                                  if vpd is not None else "long_axis_vanishing_point"),
+                    "long_axis_segments": 0 if vzd is None else vzd["n"],
                     "prior_conflict": bool(USE_PRIOR_CONFLICT and conflict),
                     "vertical_segments": 0 if vpd is None else vpd["n"],
                     "horizontal_segments": 0 if hpd is None else hpd["n"],
@@ -354,6 +379,43 @@ def _measure_plate(rgb, marks, plate, plate_info, source, kind, focal_px, n, rng
                             "relative_to_plate_centre_cm": [rel["bottom_cm"], rel["top_cm"]],
                             "width_cm": rel["width_cm"], "direction_deg": rel["direction_deg"]})
     return m
+
+
+def focal_from_vanishing_points(v1: np.ndarray, v2: np.ndarray, width: int, height: int) -> float | None:
+    """The focal length (px) from the vanishing points of two orthogonal directions (the face's vertical and
+    horizontal lines), principal point at the image centre: f^2 = -(v1 - p).(v2 - p). None when a point is
+    at infinity or the result is outside VP_FOCAL_RANGE x the longer side (a wrong or ill-conditioned pair).
+    Close up, where the plate's keystone is most sensitive to the focal length, both points are near."""
+    if abs(v1[2]) < 1e-12 or abs(v2[2]) < 1e-12:
+        return None
+    p = np.array([width / 2, height / 2])
+    f2 = -float((v1[:2] / v1[2] - p) @ (v2[:2] / v2[2] - p))
+    side = max(width, height)
+    if f2 <= 0 or not VP_FOCAL_RANGE[0] * side <= np.sqrt(f2) <= VP_FOCAL_RANGE[1] * side:
+        return None
+    return float(np.sqrt(f2))
+
+
+def _jitter(segs: np.ndarray, rng: np.random.Generator, i: int) -> np.ndarray:
+    """Segment endpoints with their localisation noise for Monte-Carlo sample i (sample 0: as found)."""
+    return segs + (VP_SEG_SIGMA_PX * rng.standard_normal(segs.shape) if i else 0)
+
+
+def _tangent_contacts(tyres: list, k: np.ndarray, pose: Pose, z_mm: float) -> np.ndarray:
+    """Each tyre's ground contact for this camera pose (:func:`detect.ground_contact`): the tangent to its
+    lower envelope from the vanishing point of the car's long axis (the plate's normal, into the scene), on
+    the side where world-down points at the tyre. 10th revision; before, the lowest rows of the blob's
+    central columns, which for a tyre seen obliquely (3/4 views close up) lie up its side."""
+    along = k @ (-pose.R[:, 2])
+    out = []
+    for t in tyres:
+        if t.outline is None or len(t.outline) == 0:
+            out.append(t.bottom)
+            continue
+        x = hit_z(k, pose, t.outline.mean(0)[None], z_mm)[0]
+        a, b = (k @ (pose.R @ p + pose.t) for p in (x, x - np.array([0.0, 100.0, 0.0])))
+        out.append(detect.ground_contact(t.outline, along, b[:2] / b[2] - a[:2] / a[2]))
+    return np.array(out, np.float64)
 
 
 def _upright(pose: Pose, k: np.ndarray, vp: np.ndarray, hvp: np.ndarray | None = None,
