@@ -10,12 +10,16 @@ Metrics:
 
 * same part: ``auc`` of ``same_score`` over the pairs; ``rank1``: every ``image_a`` of a positive pair is a
   query against a gallery of all distinct ``image_b`` part crops of the file; the query counts when its true
-  mate scores highest (ties broken against it); ``decided_fraction``; ``accuracy`` at the shipped threshold.
+  mate scores highest (ties broken against it); ``decided_fraction``; ``accuracy`` at the shipped threshold,
+  split into ``false_flag_rate`` (decided same-part pairs reported different) and ``missed_swap_rate``
+  (decided different-part pairs reported same).
 * part age (when labels.csv exists): ``age_auc``, ``age_flag_rate_fresh`` / ``_old`` at the shipped threshold.
 * ``ms_per_image``: part features + part-age analysis per image (decode excluded); ``ms_per_pair``: one
   verification; ``peak_rss_mb``.
 
-Options: ``split=test|train|all`` (suite, default test), ``n=120``, ``seed=0``, ``keep=DIR``, ``limit=N``
+Options: ``split=test|train|all`` (suite, default test), ``n=120``, ``seed=0``, ``hard=1`` (suite: view B is a
+reinspection-like photo, see :func:`claimlens.datasets.damage_suite.hard_view`, plus a nearest-colour
+negative per query; adds ``auc_by_negative`` and ``rank1_by`` view-B condition), ``keep=DIR``, ``limit=N``
 (pairs), ``pairs=0`` (skip same-part), ``real=1`` (DIR is a YOLO-labelled folder of real damage photos such
 as car_damage_roboflow: part age on every labelled box, the others excluded from the ring; ``flag_rate`` =
 ``age_flag_rate`` = photos with a flagged box, the false-alarm rate; ``split=train|test|all``, default all),
@@ -25,6 +29,7 @@ as car_damage_roboflow: part age on every labelled box, the others excluded from
 from __future__ import annotations
 
 import csv
+import functools
 import statistics
 import time
 from pathlib import Path
@@ -116,6 +121,38 @@ def run_real_age(dataset_dir: Path, options: dict[str, str]) -> dict[str, Any]:
             "suite": {"real_damage_boxes": True, "split": split}}
 
 
+def _rate(flags: list[bool]) -> float | None:
+    return rnd(float(np.mean(flags))) if flags else None
+
+
+def _rank1_by(positives: list[dict[str, str]], hit_of: dict[str, int]) -> dict[str, Any]:
+    """Rank-1 of the hard suite's queries split by view B's condition: tilt (25-32 / 32-40 degrees), scale
+    (< 0.8, 0.8-1.25, > 1.25), occluder, another scene reflected or not, blur kind, JPEG quality (< 70 /
+    >= 70)."""
+    def num(r: dict[str, str], k: str) -> float:
+        try:
+            return float(r.get(k) or "nan")
+        except ValueError:
+            return float("nan")
+
+    keys = {
+        "tilt": lambda r: "25-32" if num(r, "tilt") < 32 else "32-40",
+        "scale": lambda r: "<0.8" if num(r, "scale") < 0.8 else ("0.8-1.25" if num(r, "scale") <= 1.25 else ">1.25"),
+        "occluder": lambda r: r.get("occluder") or "none",
+        "reflection": lambda r: "yes" if num(r, "reflection") > 0 else "no",
+        "blur": lambda r: "".join(c for c in (r.get("blur") or "none") if c.isalpha()),
+        "jpeg": lambda r: "<70" if num(r, "jpeg") < 70 else ">=70",
+    }
+    out: dict[str, Any] = {}
+    for name, key in keys.items():
+        groups: dict[str, list[int]] = {}
+        for r in positives:
+            if r["image_a"] in hit_of:
+                groups.setdefault(key(r), []).append(hit_of[r["image_a"]])
+        out[name] = {g: {"rank1": rnd(float(np.mean(v))), "n": len(v)} for g, v in sorted(groups.items())}
+    return out
+
+
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
     from claimlens.datasets import damage_suite as ds
     from claimlens.vision.damage import part_age as PA
@@ -129,7 +166,10 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     tmp = None
     desc: dict[str, Any] = {}
     if suite:
-        folder, tmp, desc = suite_from_photos("parts", ds.generate_parts_suite, dataset_dir or ds.DEFAULT_SOURCE, options, 120)
+        hard = options.get("hard", "0") not in ("0", "", "false")
+        gen = functools.partial(ds.generate_parts_suite, hard=True) if hard else ds.generate_parts_suite
+        folder, tmp, desc = suite_from_photos("parts", gen, dataset_dir or ds.DEFAULT_SOURCE, options, 120)
+        desc["hard"] = hard
     elif dataset_dir is None:
         raise SystemExit("claimlens bench parts needs DIR (or --suite)")
     else:
@@ -157,12 +197,13 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                     t_feat.append(time.perf_counter() - t0)
                 return feats[key]
 
-            scores, labels, decided, correct, t_pair = [], [], [], [], []
+            scores, labels, decided, correct, t_pair, results = [], [], [], [], [], []
             for r in pairs:
                 fa, fb = get(r["image_a"], _box(r, "a")), get(r["image_b"], _box(r, "b"))
                 t0 = time.perf_counter()
                 res = SP.compare(fa, fb)
                 t_pair.append(time.perf_counter() - t0)
+                results.append(res)
                 same = r["same_part"] in ("1", "true", "True")
                 scores.append(res.same_score)
                 labels.append(same)
@@ -176,6 +217,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             queries = [(r["image_a"], _box(r, "a"), (r["image_b"], _box(r, "b"))) for r in pairs
                        if r["same_part"] in ("1", "true", "True")]
             hits = 0
+            hit_of: dict[str, int] = {}
             for qa, qbox, mate in queries:
                 fq = get(qa, qbox)
                 best_other, mate_score = -1.0, -1.0
@@ -186,15 +228,24 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                     else:
                         best_other = max(best_other, s)
                 hits += int(mate_score > best_other)
+                hit_of[qa] = int(mate_score > best_other)
             metrics.update({
                 "auc": rnd(auc(pos, neg)), "tpr_at_fpr01": rnd(tpr_at_fpr(pos, neg, 0.01)),
                 "rank1": rnd(hits / len(queries)) if queries else None, "n_queries": len(queries),
                 "gallery_size": len(gallery), "n_pairs": len(pairs),
                 "decided_fraction": rnd(float(np.mean(decided))) if decided else None,
                 "accuracy": rnd(float(np.mean(correct))) if correct else None,
+                # decided pairs: same parts reported different (a false swap flag) and swaps passed as same
+                "false_flag_rate": _rate([not r.same for r, y in zip(results, labels) if y and r.decided]),
+                "missed_swap_rate": _rate([bool(r.same) for r, y in zip(results, labels) if not y and r.decided]),
                 "ms_per_pair": round(1000 * statistics.mean(t_pair), 2) if t_pair else None,
                 "same_threshold": SP.SAME_THRESHOLD,
             })
+            if any(r.get("negative") for r in pairs):  # the hard suite: AUC per kind of negative, rank-1 per condition
+                metrics["auc_by_negative"] = {
+                    k: rnd(auc(pos, [s for s, r in zip(scores, pairs) if r.get("negative") == k]))
+                    for k in sorted({r["negative"] for r in pairs if r.get("negative")})}
+                metrics["rank1_by"] = _rank1_by([r for r in pairs if r["same_part"] in ("1", "true", "True")], hit_of)
             n_images += len(feats)
         if have_age:
             rows = _rows(folder / "labels.csv")

@@ -502,6 +502,240 @@ def _view(rgb: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Genera
     return (np.clip(f, 0, 1) * 255 + 0.5).astype(np.uint8), nb
 
 
+# Hard same-part views (``hard=True``): what a reinspection photo really differs by. Ranges (see the module doc)
+HARD_TILT = (25.0, 40.0)
+"""Out-of-plane rotation of the part plane between the survey and the reinspection view, degrees."""
+HARD_RELIEF = (0.02, 0.08)
+"""Height of the part's relief (a bulge plus undulation) as a fraction of its long side: a curved bumper or
+fender is not a plane, and under the tilt its points shift by height x sin(tilt) (:func:`_relief`)."""
+HARD_SCALE = (0.5, 1.8)
+HARD_ROTATION = 25.0
+HARD_MARGIN = (-0.05, 0.9)
+"""Framing: crop margin per side as a fraction of the part's size (negative: the crop cuts into the part)."""
+HARD_GAMMA = (0.5, 1.8)
+HARD_TEMPERATURE = 0.25
+HARD_JPEG = (50, 91)
+HARD_OCCLUSION = (0.05, 0.25)
+"""Fraction of the part box an occluder (hand, tool, rag) is drawn to cover, when there is one (60 %)."""
+OCCLUDERS = ("hand", "tool", "rag")
+HARD_REFLECTION = (0.15, 0.4)
+"""Strength of another scene's reflection screen-blended over the part (60 % of views, when given)."""
+
+
+def _tilt_homography(box: tuple[float, float, float, float], f: float, tilt_deg: float, axis: float,
+                     rot_deg: float, scale: float) -> np.ndarray:
+    """3x3 map of the source image to a view of the (planar) part rotated out of plane by ``tilt_deg`` about
+    an in-plane axis at angle ``axis`` through the box centre (pinhole, focal ``f`` px, the source taken as a
+    fronto-parallel view at distance ``f``), then rotated in plane by ``rot_deg`` and scaled by ``scale``
+    about the box centre."""
+    cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+    a = np.array([math.cos(axis), math.sin(axis), 0.0])
+    R = cv2.Rodrigues(a * math.radians(tilt_deg))[0]
+    K = np.array([[f, 0, cx], [0, f, cy], [0, 0, 1]])
+    C = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+    Pl = np.array([[R[0, 0], R[0, 1], 0], [R[1, 0], R[1, 1], 0], [R[2, 0], R[2, 1], f]])
+    S = cv2.getRotationMatrix2D((cx, cy), rot_deg, scale)
+    return np.vstack([S, [0, 0, 1]]) @ K @ Pl @ C
+
+
+def _occluder(shape: tuple[int, int], box: tuple[int, int, int, int], frac: float, kind: str,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha mask 0..1, float RGB fill) of a hand, tool or rag over about ``frac`` of ``box``, coming in
+    from one of its sides (its centre inside the box near that side)."""
+    h, w = shape
+    x1, y1, x2, y2 = box
+    bw, bh = max(1, x2 - x1), max(1, y2 - y1)
+    area = frac * bw * bh
+    side = int(rng.integers(4))
+    t = rng.uniform(0.15, 0.85)
+    inset = rng.uniform(0.05, 0.25)
+    cx = (x1 + t * bw, x1 + inset * bw, x1 + t * bw, x2 - inset * bw)[side]
+    cy = (y1 + inset * bh, y1 + t * bh, y2 - inset * bh, y1 + t * bh)[side]
+    m = np.zeros((h, w), np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == "hand":  # palm ellipse plus four fingers, skin tone with soft shading
+        r = math.sqrt(area / math.pi / 0.7)
+        ang = rng.uniform(0, 180)
+        cv2.ellipse(m, (round(cx), round(cy)), (max(2, round(r)), max(2, round(0.75 * r))), ang, 0, 360, 1.0, -1)
+        for k in range(4):
+            a = math.radians(ang + (k - 1.5) * 14)
+            p0 = np.array([cx, cy]) + 0.6 * r * np.array([math.cos(a), math.sin(a)])
+            p1 = p0 + rng.uniform(0.6, 0.9) * r * np.array([math.cos(a), math.sin(a)])
+            cv2.line(m, (round(p0[0]), round(p0[1])), (round(p1[0]), round(p1[1])), 1.0, max(2, round(0.22 * r)))
+        tone = np.array([0.85, 0.62, 0.5], np.float32) * float(rng.uniform(0.6, 1.1))
+        fill = tone * (0.85 + 0.25 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)))[..., None]
+    elif kind == "tool":  # a long bar (wrench, screwdriver, pry bar), metallic gradient across it
+        length = rng.uniform(0.8, 1.4) * max(bw, bh)
+        width = max(3.0, area / length)
+        ang = rng.uniform(0, np.pi)
+        d = np.array([math.cos(ang), math.sin(ang)])
+        pts = cv2.boxPoints(((cx + d[0] * length * 0.3, cy + d[1] * length * 0.3), (length, width), math.degrees(ang)))
+        cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1.0)
+        across = ((xx - cx) * -d[1] + (yy - cy) * d[0]) / max(width, 1.0)
+        grey = float(rng.uniform(0.15, 0.6))
+        fill = np.clip(grey + 0.3 * np.cos(across * 3.0), 0, 1)[..., None] * np.array([1, 1, 1.05], np.float32)
+    else:  # rag: an irregular blob of cloth, a random colour with a weave texture
+        r = math.sqrt(area / math.pi)
+        k = 14
+        angs = np.linspace(0, 2 * np.pi, k, endpoint=False)
+        rad = r * rng.uniform(0.65, 1.3, k)
+        pts = np.stack([cx + rad * np.cos(angs), cy + rad * np.sin(angs)], 1)
+        cv2.fillPoly(m, [np.round(pts).astype(np.int32)], 1.0)
+        col = rng.uniform(0.1, 0.9, 3).astype(np.float32)
+        tex = 0.8 + 0.2 * np.sign(np.sin(xx * 1.3) * np.sin(yy * 1.3))
+        tex = tex + 0.15 * cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 3.0)
+        fill = col[None, None, :] * tex[..., None]
+    m = cv2.GaussianBlur(m, (0, 0), 0.8)
+    return np.clip(m, 0, 1), fill.astype(np.float32)
+
+
+def _blur(img: np.ndarray, part_size: float, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Defocus (a disk of radius 0.3-1 % of the part's size) or motion blur (a line of 0.5-2 %), or none."""
+    u = rng.random()
+    if u < 0.35:
+        r = max(1.0, rng.uniform(0.003, 0.01) * part_size)
+        n = 2 * math.ceil(r) + 1
+        k = np.zeros((n, n), np.float32)
+        cv2.circle(k, (n // 2, n // 2), round(r), 1.0, -1, lineType=cv2.LINE_AA)
+        return cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT), f"defocus{r:.1f}"
+    if u < 0.7:
+        L = max(3.0, rng.uniform(0.005, 0.02) * part_size)
+        n = 2 * math.ceil(L / 2) + 1
+        k = np.zeros((n, n), np.float32)
+        a = rng.uniform(0, np.pi)
+        d = np.array([math.cos(a), math.sin(a)]) * L / 2
+        cv2.line(k, (round(n // 2 - d[0]), round(n // 2 - d[1])), (round(n // 2 + d[0]), round(n // 2 + d[1])), 1.0, 1,
+                 cv2.LINE_AA)
+        return cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT), f"motion{L:.1f}"
+    return img, "none"
+
+
+def _relief(rgb: np.ndarray, box: tuple[int, int, int, int], amp: float, shift: np.ndarray,
+            rng: np.random.Generator) -> np.ndarray:
+    """The parallax of a part that is not flat: a smooth height field inside ``box`` (a bulge plus
+    low-frequency undulation, ``amp`` x the box's long side at most, zero on the box's edges so the part
+    stays in its box) seen from a camera tilted so that the plane normal projects to ``shift`` (the in-plane
+    part of the rotated normal, length sin(tilt)): each point moves by height x ``shift``, which no
+    homography of the plane undoes."""
+    x1, y1, x2, y2 = box
+    bw, bh = max(2, x2 - x1), max(2, y2 - y1)
+    if amp <= 0:
+        return rgb
+    v, u = np.mgrid[0:bh, 0:bw].astype(np.float32)
+    u, v = (u + 0.5) / bw, (v + 0.5) / bh
+    window = np.sin(np.pi * u) * np.sin(np.pi * v)
+    und = cv2.GaussianBlur(rng.normal(0, 1, (bh, bw)).astype(np.float32), (0, 0), 0.2 * max(bw, bh))
+    und = und / (np.abs(und).max() + 1e-6)
+    z = amp * max(bw, bh) * window * (float(rng.uniform(0.3, 1.0)) + 0.5 * und)
+    h, w = rgb.shape[:2]
+    mx, my = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx[y1:y1 + bh, x1:x1 + bw] -= (z * float(shift[0]))[: mx.shape[0] - y1, : mx.shape[1] - x1]
+    my[y1:y1 + bh, x1:x1 + bw] -= (z * float(shift[1]))[: my.shape[0] - y1, : my.shape[1] - x1]
+    return cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def hard_view(rgb: np.ndarray, box: tuple[int, int, int, int], rng: np.random.Generator, *,
+              photometric: bool = True, reflection: np.ndarray | None = None
+              ) -> tuple[np.ndarray, tuple[int, int, int, int], dict]:
+    """A reinspection-like photo of the part in ``box`` of ``rgb`` (uint8): returns (uint8 view, the part's
+    box in it, the parameters drawn).
+
+    Geometry: the part plane tilted by :data:`HARD_TILT` degrees about a random in-plane axis (pinhole,
+    focal 0.9-1.4x the image's long side), the parallax of a relief of :data:`HARD_RELIEF` of the part's
+    size inside the box (:func:`_relief`), in-plane rotation +-:data:`HARD_ROTATION` degrees, scale
+    :data:`HARD_SCALE` (log-uniform; the source is low-pass filtered first when shrinking), framed by a crop
+    around the part with a margin of :data:`HARD_MARGIN` of its size per side, kept inside the warped photo
+    where the part allows; the box is the warped box's bounds clipped to the crop.
+
+    Then, when ``photometric``: an occluder (hand, tool or rag) over :data:`HARD_OCCLUSION` of the box
+    (60 %); the reflection of another scene (``reflection``, another photo) on the part (60 %, strength
+    :data:`HARD_REFLECTION`); an exposure gradient (up to 35 %), colour temperature (R x (1+t), B x (1-t),
+    abs(t) <= :data:`HARD_TEMPERATURE`), gamma :data:`HARD_GAMMA` (log-uniform); a hard-edged shadow (60 %,
+    30-65 % darker, edge 0.7-2.5 px); a specular highlight in the box (60 %, +0.4-0.9, saturating); defocus
+    (35 %) or motion blur (35 %) scaled to the part's size; sensor noise (sigma 0.005-0.02 plus a
+    signal-dependent term). The JPEG quality (:data:`HARD_JPEG`) is the caller's."""
+    h, w = rgb.shape[:2]
+    x1, y1, x2, y2 = box[:4]
+    tilt = float(rng.uniform(*HARD_TILT))
+    axis = float(rng.uniform(0, np.pi))
+    f = float(rng.uniform(0.9, 1.4)) * max(h, w)
+    rot = float(rng.uniform(-HARD_ROTATION, HARD_ROTATION))
+    scale = float(math.exp(rng.uniform(math.log(HARD_SCALE[0]), math.log(HARD_SCALE[1]))))
+    M = _tilt_homography((x1, y1, x2, y2), f, tilt, axis, rot, scale)
+    relief = float(rng.uniform(*HARD_RELIEF))
+    rgb = _relief(rgb, (x1, y1, x2, y2), relief, cv2.Rodrigues(
+        np.array([math.cos(axis), math.sin(axis), 0.0]) * math.radians(tilt))[0][:2, 2], rng)
+    quad = cv2.perspectiveTransform(np.float32([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]]), M)[0]
+    qmin, qmax = quad.min(0), quad.max(0)
+    size = qmax - qmin
+    lo = qmin - rng.uniform(*HARD_MARGIN, 2) * size
+    hi = qmax + rng.uniform(*HARD_MARGIN, 2) * size
+    # stay (about) inside the warped photo: no mirrored border content unless the part itself reaches it
+    img_q = np.sort(cv2.perspectiveTransform(np.float32([[[0, 0], [w, 0], [w, h], [0, h]]]), M)[0], axis=0)
+    lo = np.maximum(lo, np.minimum(img_q[1], qmin))
+    hi = np.minimum(hi, np.maximum(img_q[2], qmax))
+    W, H = (int(v) for v in np.maximum(16, np.ceil(hi - lo)))
+    M = np.array([[1, 0, -lo[0]], [0, 1, -lo[1]], [0, 0, 1]]) @ M
+    src = rgb
+    shrink = scale * math.cos(math.radians(tilt))
+    if shrink < 0.9:  # anti-alias before shrinking
+        src = cv2.GaussianBlur(rgb, (0, 0), 0.5 / shrink)
+    img = cv2.warpPerspective(src, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    bq = quad - lo
+    nb = (int(max(0, np.floor(bq[:, 0].min()))), int(max(0, np.floor(bq[:, 1].min()))),
+          int(min(W, np.ceil(bq[:, 0].max()))), int(min(H, np.ceil(bq[:, 1].max()))))
+    params = {"tilt": round(tilt, 1), "relief": round(relief, 3), "scale": round(scale, 2), "rot": round(rot, 1),
+              "occluder": "none", "occluded": 0.0, "reflection": 0.0, "blur": "none"}
+    if not photometric:
+        return img, nb, params
+    fimg = img.astype(np.float32) / 255.0
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    if rng.random() < 0.6:
+        kind = OCCLUDERS[int(rng.integers(len(OCCLUDERS)))]
+        m, fill = _occluder((H, W), nb, float(rng.uniform(*HARD_OCCLUSION)), kind, rng)
+        fimg = fimg * (1 - m[..., None]) + fill * m[..., None]
+        bm = m[nb[1]:nb[3], nb[0]:nb[2]]
+        params["occluder"], params["occluded"] = kind, round(float((bm > 0.5).mean()) if bm.size else 0.0, 3)
+    if reflection is not None and rng.random() < 0.6:
+        # paint is a mirror: at another place and angle it reflects another scene (another photo, blurred,
+        # screen-blended over the part box with a soft edge)
+        env = cv2.resize(reflection, (W, H), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        env = cv2.GaussianBlur(env, (0, 0), float(rng.uniform(1.0, 4.0)))
+        m = np.zeros((H, W), np.float32)
+        cv2.rectangle(m, (nb[0], nb[1]), (max(nb[0], nb[2] - 1), max(nb[1], nb[3] - 1)), 1.0, -1)
+        m = cv2.GaussianBlur(m, (0, 0), 3.0)[..., None] * float(rng.uniform(*HARD_REFLECTION))
+        fimg = 1 - (1 - fimg) * (1 - m * env)
+        params["reflection"] = round(float(m.max()), 2)
+    gx, gy = xx / max(W - 1, 1) * 2 - 1, yy / max(H - 1, 1) * 2 - 1
+    a = rng.uniform(0, 2 * np.pi)
+    grad = 1.0 + float(rng.uniform(0.0, 0.35)) * (np.cos(a) * gx + np.sin(a) * gy)
+    t = float(rng.uniform(-HARD_TEMPERATURE, HARD_TEMPERATURE))
+    fimg = np.clip(fimg * grad[..., None] * np.array([1 + t, 1.0, 1 - t], np.float32), 0, 1)
+    fimg = fimg ** float(math.exp(rng.uniform(math.log(HARD_GAMMA[0]), math.log(HARD_GAMMA[1]))))
+    if rng.random() < 0.6:  # hard shadow edge (an edge of a building, a person, the car itself)
+        a = rng.uniform(0, np.pi)
+        s = xx * math.cos(a) + yy * math.sin(a)
+        s0 = rng.uniform(np.quantile(s, 0.2), np.quantile(s, 0.8))
+        width = float(rng.uniform(0.7, 2.5))
+        fimg = fimg * (1 - float(rng.uniform(0.3, 0.65)) / (1 + np.exp(np.clip(-(s - s0) / width, -50, 50))))[..., None]
+    if rng.random() < 0.6:  # specular highlight, saturating at its core
+        hx, hy = rng.uniform(nb[0], max(nb[0] + 1, nb[2])), rng.uniform(nb[1], max(nb[1] + 1, nb[3]))
+        hr = rng.uniform(0.05, 0.2) * max(W, H)
+        fimg = fimg + float(rng.uniform(0.4, 0.9)) * np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * hr * hr))[..., None]
+    fimg = np.clip(fimg, 0, 1)
+    fimg, params["blur"] = _blur(fimg, float(max(nb[2] - nb[0], nb[3] - nb[1])), rng)
+    sigma = float(rng.uniform(0.005, 0.02))
+    fimg = fimg + rng.normal(0, 1, fimg.shape).astype(np.float32) * (sigma + 0.02 * np.sqrt(np.clip(fimg, 0, 1)))
+    return (np.clip(fimg, 0, 1) * 255 + 0.5).astype(np.uint8), nb, params
+
+
+def _part_colour(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Mean CIELAB colour of the part box (for the nearest-looking hard negative)."""
+    x1, y1, x2, y2 = box[:4]
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb[y1:y2, x1:x2]), cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    return lab.astype(np.float32).mean(0)
+
+
 def age_part(img: np.ndarray, box: tuple[int, int, int, int], kinds: list[str], rng: np.random.Generator) -> np.ndarray:
     """Artificial ageing of the part in ``box`` (float32 0..1 image): rust, fading/chalking, dirt, gloss loss."""
     h, w = img.shape[:2]
@@ -577,8 +811,17 @@ def _age_items(picked: list[tuple[str, Path]]) -> list[tuple[str, Path, np.ndarr
 
 
 def generate_parts_suite(out_dir: Path, sources: Iterable[Path] | Path | None = None, *, n: int = 120,
-                         seed: int = 0, split: str = "test") -> dict[str, list[dict]]:
-    """Write the same-part pairs (pairs.csv) and the part-age set (labels.csv) to ``out_dir``."""
+                         seed: int = 0, split: str = "test", hard: bool = False) -> dict[str, list[dict]]:
+    """Write the same-part pairs (pairs.csv) and the part-age set (labels.csv) to ``out_dir``.
+
+    ``hard``: view B of each pair is a reinspection-like photo (:func:`hard_view`: tilt 25-40 degrees, scale
+    0.5-1.8, rotation +-25, reframing, strong lighting, blur, noise, occlusion, JPEG 50-90) against a view A
+    as in the default suite (the survey close-up), and each A gets a second negative, the same-class part
+    nearest in mean Lab colour (``negative`` = ``nearest_colour``; the first is ``random``). pairs.csv then
+    has extra columns (``negative``, ``tilt``, ``relief``, ``scale``, ``rot``, ``occluder``, ``occluded``,
+    ``reflection`` (another source photo reflected on the part), ``blur``, ``jpeg``, all but the first of
+    view B, on the positive rows). The default suite (``hard=False``) is
+    byte-identical to the one before this option existed."""
     out_dir = Path(out_dir)
     src = _one_source(sources)
     items = []
@@ -592,15 +835,28 @@ def generate_parts_suite(out_dir: Path, sources: Iterable[Path] | Path | None = 
     rows_pairs: list[dict] = []
     rows_age: list[dict] = []
     view_a: list[tuple[str, tuple, int]] = []
+    hard_info: list[dict] = []
+    colours: list[np.ndarray] = []
     for i, (name, path, rgb, box) in enumerate(items):
         up = cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
         ub = tuple(int(v * 2) for v in box[:4])
         stem = path.stem[:40]
         rng = np.random.default_rng([seed, i, 21])
-        a_img, a_box = _view(up, ub, rng)
-        b_img, b_box = _view(up, ub, rng)
-        ra = _write(out_dir, f"views/{i:04d}_{stem}_a.jpg", encode_jpeg(a_img, int(rng.integers(70, 96))))
-        rb = _write(out_dir, f"views/{i:04d}_{stem}_b.jpg", encode_jpeg(b_img, int(rng.integers(70, 96))))
+        if hard:
+            a_img, a_box = _view(up, ub, rng)
+            rng_b = np.random.default_rng([seed, i, 22])
+            other = items[(i + 1 + int(rng_b.integers(max(1, len(items) - 1)))) % len(items)][2]
+            b_img, b_box, prm = hard_view(up, ub, rng_b, reflection=other)
+            prm["jpeg"] = int(rng_b.integers(*HARD_JPEG))
+            hard_info.append(prm)
+            colours.append(_part_colour(rgb, box))
+            ra = _write(out_dir, f"views/{i:04d}_{stem}_a.jpg", encode_jpeg(a_img, int(rng.integers(70, 96))))
+            rb = _write(out_dir, f"views/{i:04d}_{stem}_b.jpg", encode_jpeg(b_img, prm["jpeg"]))
+        else:
+            a_img, a_box = _view(up, ub, rng)
+            b_img, b_box = _view(up, ub, rng)
+            ra = _write(out_dir, f"views/{i:04d}_{stem}_a.jpg", encode_jpeg(a_img, int(rng.integers(70, 96))))
+            rb = _write(out_dir, f"views/{i:04d}_{stem}_b.jpg", encode_jpeg(b_img, int(rng.integers(70, 96))))
         view_a.append((ra, a_box, box[4]))
         views_b.append((rb, b_box, box[4]))
     # part age: fresh and old variants of the same photo, on the sources where ageing one part against its
@@ -627,13 +883,26 @@ def generate_parts_suite(out_dir: Path, sources: Iterable[Path] | Path | None = 
     for i, (ra, a_box, cls) in enumerate(view_a):
         rb, b_box, _ = views_b[i]
         rows_pairs.append(_pair_row(ra, rb, 1, a_box, b_box, cls))
+        if hard:
+            rows_pairs[-1].update(hard_info[i], negative="")
         others = [j for j in range(len(views_b)) if j != i and views_b[j][2] == cls] or \
             [j for j in range(len(views_b)) if j != i]
         if others:
             j = int(others[int(rng.integers(len(others)))])
             rows_pairs.append(_pair_row(ra, views_b[j][0], 0, a_box, views_b[j][1], cls))
-    _write_csv(out_dir / "pairs.csv", rows_pairs, ("image_a", "image_b", "same_part", "ax1", "ay1", "ax2", "ay2",
-                                                  "bx1", "by1", "bx2", "by2", "part"))
+            if hard:
+                rows_pairs[-1]["negative"] = "random"
+                # the same-class part that looks most alike (nearest mean Lab colour), other than the random one
+                near = sorted((float(np.linalg.norm(colours[k] - colours[i])), k) for k in others if k != j)
+                if near:
+                    k = near[0][1]
+                    rows_pairs.append(_pair_row(ra, views_b[k][0], 0, a_box, views_b[k][1], cls))
+                    rows_pairs[-1]["negative"] = "nearest_colour"
+    fields = ("image_a", "image_b", "same_part", "ax1", "ay1", "ax2", "ay2", "bx1", "by1", "bx2", "by2", "part")
+    if hard:
+        fields += ("negative", "tilt", "relief", "scale", "rot", "occluder", "occluded", "reflection", "blur",
+                   "jpeg")
+    _write_csv(out_dir / "pairs.csv", rows_pairs, fields)
     _write_csv(out_dir / "labels.csv", rows_age, ("image", "label", "x1", "y1", "x2", "y2", "kind", "source"))
     return {"pairs": rows_pairs, "age": rows_age}
 
@@ -655,8 +924,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--split", default="test", choices=("train", "test", "all"))
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hard", action="store_true", help="parts: reinspection-like B views (see hard_view)")
     a = ap.parse_args(argv)
-    GENERATORS[a.suite](a.out, a.source, n=a.n, seed=a.seed, split=a.split)
+    kw = {"hard": True} if a.hard and a.suite == "parts" else {}
+    GENERATORS[a.suite](a.out, a.source, n=a.n, seed=a.seed, split=a.split, **kw)
     print(f"wrote {a.out}")
 
 
