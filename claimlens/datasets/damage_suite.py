@@ -41,6 +41,12 @@ Parts suite (``pairs.csv``: ``image_a,image_b,same_part,ax1,ay1,ax2,ay2,bx1,by1,
   shadow band) and JPEG (70-95) changes: the two views of the part are a ``same_part`` pair. Each view A
   is also paired with the B view of another photo whose labelled part has the same class (1 negative per
   positive). Rank-1 in the bench uses every B view as the gallery.
+* pairs, ``hard=True`` (``claimlens bench parts --suite --opt hard=1``): view B is instead a reinspection-like
+  photo (:func:`hard_view`: part plane tilted 25-40 degrees with the parallax of a 2-8 % relief, scale
+  0.5-1.8, rotation +-25 degrees, reframing, an occluder over 5-25 % of the box in 60 %, another scene
+  reflected on the paint in 60 %, gamma 0.5-1.8, colour temperature +-25 %, a hard shadow edge, a specular
+  highlight, defocus or motion blur, sensor noise, JPEG 50-90), and each A also gets the same-class part
+  nearest in mean Lab colour as a second negative. The default suite is unchanged byte for byte.
 * age (sources: :func:`age_sources`, painted parts covering at most half the photo, so that neighbours are
   visible): the labelled part of a photo aged relative to its neighbours (``old``: 1-3 of rust spots/patches,
   fading/chalking, dirt, gloss loss inside the part box) or left as is (``fresh``), both through the same
