@@ -8,7 +8,9 @@ the adjuster's region) is required: the bench measures the mark the adjuster dre
 Options: ``corners=given|detector|both`` (default both: plate corners from labels.csv with their localisation
 noise, and from the real plate localiser refined on the plate's edges), ``tyre=given|typical|half`` (default
 half: the tyre code is given for every second image, as an OCR read would be), ``mp12=N`` (time the check on
-N 12 MP images), ``keep=DIR`` (keep the generated suite), ``ccpd=DIR`` (the real-photo scale check on the
+N 12 MP images), ``keep=DIR`` (keep the generated suite), ``items=FILE`` (write every measured mark of the
+main variant as CSV: image, view, distance, reference used, truth, measurement, sigma, absolute errors; to pool
+runs, e.g. one per distance band), ``ccpd=DIR`` (the real-photo scale check on the
 CCPD frames of ../shared/data/plates_cn).
 
 Metrics (per corner variant; the top-level keys are the ``detector`` variant, the realistic one):
@@ -114,6 +116,7 @@ def evaluate(folder: Path, rows: list[dict[str, str]], variant: str, tyre_mode: 
     for ref in sorted({str(i["reference"]) for i in with_ref}):
         out["per_reference_used"][ref] = _err_block([i for i in with_ref if str(i["reference"]) == ref])
     out["ms_per_image"] = round(1000 * statistics.mean(times), 1) if times else None
+    out["_items"] = items
     # pairs
     pairs_path = folder / "pairs.csv"
     if pairs_path.is_file():
@@ -182,6 +185,9 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         if tmp is not None:
             tmp.cleanup()
     main_v = "detector" if "detector" in res else variants[0]
+    items = {v: res[v].pop("_items") for v in res}
+    if options.get("items"):
+        write_items(Path(options["items"]), items[main_v])
     metrics: dict[str, Any] = dict(res[main_v])
     metrics["variant"] = main_v
     metrics["variants"] = res
@@ -195,6 +201,20 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     if desc:
         out["suite"] = desc
     return out
+
+
+def write_items(path: Path, items: list[dict[str, Any]]) -> None:
+    """Every measured mark as one CSV row (the refused ones are not measurements)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "view", "distance_m", "reference", "true_bottom_cm", "true_top_cm", "bottom_cm", "top_cm",
+                    "bottom_sigma_cm", "top_sigma_cm", "abs_error_bottom_cm", "abs_error_top_cm"])
+        for i in items:
+            if i["measured"]:
+                r = i["row"]
+                w.writerow([r["image"], r.get("view", ""), r.get("distance_m", ""), i["reference"], r["mark_bottom_cm"],
+                            r["mark_top_cm"], i["bottom"], i["top"], i["sb"], i["st"],
+                            round(i["errors"][0], 2), round(i["errors"][1], 2)])
 
 
 def ccpd_scale_check(folder: Path) -> dict[str, Any]:

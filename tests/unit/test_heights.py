@@ -451,3 +451,20 @@ def test_focal_length_from_two_orthogonal_vanishing_points() -> None:
     vx = cam.K @ cam.R @ np.array([1.0, 0, 0])
     assert M.focal_from_vanishing_points(vx, vy, hs.W, hs.H) == pytest.approx(1150.0, rel=1e-6)
     assert M.focal_from_vanishing_points(np.array([1.0, 0.0, 0.0]), vy, hs.W, hs.H) is None  # at infinity
+
+
+def test_plate_quad_in_a_loose_crop_is_the_plates_own() -> None:
+    """A tilted plate inside its axis-aligned crop (as the LPRNet crops are): the suite rectifies by the
+    plate's own corners (within 1.5 px), not by the crop's; a plate whose corner the crop cuts off is skipped."""
+    import cv2
+
+    crop = np.full((24, 94, 3), (60, 70, 80), np.uint8)  # bumper-grey background (BGR)
+    quad = np.array([[4.0, 5.0], [88.0, 1.5], [90.0, 19.0], [6.0, 22.5]])
+    cv2.fillConvexPoly(crop, np.round(quad * 16).astype(np.int32), (170, 60, 20), cv2.LINE_AA, 4)
+    for i in range(6):
+        cv2.putText(crop, "A", (12 + 12 * i, 17), cv2.FONT_HERSHEY_PLAIN, 0.8, (230, 230, 230), 1)
+    got = hs.plate_quad_in_crop(crop)  # ~1 px outward on an anti-aliased edge; the repainted rim makes it moot
+    assert got is not None and np.abs(got - quad).max() < 1.5
+    cut = np.full((24, 94, 3), (60, 70, 80), np.uint8)  # a tilted plate whose top-right corner is outside
+    cv2.fillConvexPoly(cut, np.array([[4, 8], [104, -6], [106, 14], [6, 23]], np.int32), (170, 60, 20))
+    assert hs.plate_quad_in_crop(cut) is None
