@@ -144,6 +144,7 @@ def plate_quad_in_crop(bgr: np.ndarray, up: int = 4) -> np.ndarray | None:
     Here: the largest plate-coloured blob (blue, green, yellow) of the crop enlarged ``up`` times, its convex
     hull simplified to 4 vertices, each side refitted to the hull's outline (cv2.fitLine) and intersected.
     Rejected when the plate is cut by the crop (a corner outside it) or the 4-gon does not cover its hull."""
+    from claimlens.vision.geometry.detect import refit_quad
     from claimlens.vision.plates.detector import order_corners
 
     big = cv2.resize(bgr, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
@@ -170,26 +171,9 @@ def plate_quad_in_crop(bgr: np.ndarray, up: int = 4) -> np.ndarray | None:
         return None
     pts = hull.reshape(-1, 2).astype(np.float64)
     dense = np.vstack([np.linspace(pts[i], pts[(i + 1) % len(pts)], 20, endpoint=False) for i in range(len(pts))])
-    lines = []
-    for k in range(4):
-        a, b = quad[k], quad[(k + 1) % 4]
-        d = b - a
-        length = np.linalg.norm(d)
-        rel = dense - a
-        along = rel @ d / length ** 2
-        dist = np.abs(rel @ np.array([-d[1], d[0]]) / length)
-        sel = (along > 0.15) & (along < 0.85) & (dist < 2.0 * up)
-        if sel.sum() < 8:
-            return None
-        vx, vy, x0, y0 = cv2.fitLine(dense[sel].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
-        lines.append(np.cross([x0, y0, 1.0], [x0 + vx, y0 + vy, 1.0]))
-    out = []
-    for k in range(4):
-        p = np.cross(lines[k - 1], lines[k])
-        if abs(p[2]) < 1e-9:
-            return None
-        out.append(p[:2] / p[2])
-    out = np.array(out)
+    out = refit_quad(dense, quad, 2.0 * up, 8)
+    if out is None:
+        return None
     h, w = big.shape[:2]
     if (out < -1.5 * up).any() or (out[:, 0] > w + 1.5 * up).any() or (out[:, 1] > h + 1.5 * up).any():
         return None

@@ -411,33 +411,47 @@ def refine_plate_corners(rgb: np.ndarray, corners: np.ndarray) -> np.ndarray | N
     cnts, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cnt = max(cnts, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
     q = (c - [X1, Y1]) * up
+    out = refit_quad(cnt, q, 0.25 * min(np.linalg.norm(q[1] - q[2]), np.linalg.norm(q[0] - q[1])), 5)
+    if out is None:
+        return None
+    out = out / up + [X1, Y1]
+    if np.max(np.linalg.norm(out - c, axis=1)) > 0.5 * (y2 - y1) + 3:
+        return None
+    # the contour lies on the inside boundary pixels: push out by half a pixel (of the crop) on average
+    return out
+
+
+def refit_quad(outline: np.ndarray, quad: np.ndarray, max_dist: float, min_points: int) -> np.ndarray | None:
+    """A rough quadrilateral's four sides refitted to the outline points near each (its middle 70 %, within
+    ``max_dist`` of it; Huber line fit) and intersected (:func:`corners_from_sides`); None when a side has fewer
+    than ``min_points`` points."""
+    pts = np.asarray(outline, np.float64).reshape(-1, 2)
     lines = []
     for k in range(4):
-        a, b = q[k], q[(k + 1) % 4]
+        a, b = quad[k], quad[(k + 1) % 4]
         d = b - a
-        L = np.linalg.norm(d)
-        nrm = np.array([-d[1], d[0]]) / max(L, 1e-9)
-        rel = cnt - a
-        along = rel @ (d / max(L, 1e-9))
-        dist = rel @ nrm
-        tol = 0.25 * min(np.linalg.norm(q[1] - q[2]), np.linalg.norm(q[0] - q[1]))
-        sel = (along > 0.15 * L) & (along < 0.85 * L) & (np.abs(dist) < tol)
-        if sel.sum() < 5:
+        length = max(float(np.linalg.norm(d)), 1e-9)
+        rel = pts - a
+        along = rel @ (d / length)
+        dist = rel @ (np.array([-d[1], d[0]]) / length)
+        sel = (along > 0.15 * length) & (along < 0.85 * length) & (np.abs(dist) < max_dist)
+        if sel.sum() < min_points:
             return None
-        vx, vy, x0, y0 = cv2.fitLine(cnt[sel].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        vx, vy, x0, y0 = cv2.fitLine(pts[sel].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
         lines.append(np.cross([x0, y0, 1.0], [x0 + vx, y0 + vy, 1.0]))
+    return corners_from_sides(lines)
+
+
+def corners_from_sides(lines: list[np.ndarray]) -> np.ndarray | None:
+    """Corner k = the intersection of side k-1 (corner k-1 -> k) and side k (homogeneous lines); None when two
+    adjacent sides are parallel."""
     out = []
     for k in range(4):
         p = np.cross(lines[k - 1], lines[k])
         if abs(p[2]) < 1e-9:
             return None
         out.append(p[:2] / p[2])
-    out = np.array(out) / up + [X1, Y1]
-    # sides: line k-1 is the side (k-1 -> k), so the intersection of lines k-1 and k is corner k
-    if np.max(np.linalg.norm(out - c, axis=1)) > 0.5 * (y2 - y1) + 3:
-        return None
-    # the contour lies on the inside boundary pixels: push out by half a pixel (of the crop) on average
-    return out
+    return np.array(out)
 
 
 SUBPIX_MIN_GRAD = 20.0  # colour-gradient floor of a plate border edge point
@@ -507,13 +521,9 @@ def subpixel_plate_corners(rgb: np.ndarray, corners: np.ndarray, iters: int = 3)
                 r = (pts[keep, 0] - x0) * vy - (pts[keep, 1] - y0) * vx
             resid.append((float(np.std(r)), len(r)))
             lines.append(np.cross([x0, y0, 1.0], [x0 + vx, y0 + vy, 1.0]))
-        new = []
-        for k in range(4):
-            p = np.cross(lines[k - 1], lines[k])
-            if abs(p[2]) < 1e-9:
-                return None
-            new.append(p[:2] / p[2])
-        new = np.array(new)
+        new = corners_from_sides(lines)
+        if new is None:
+            return None
         if np.max(np.linalg.norm(new - np.asarray(corners), axis=1)) > 0.6 * ph + 3:
             return None
         q = new
