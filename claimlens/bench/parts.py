@@ -10,9 +10,10 @@ Metrics:
 
 * same part: ``auc`` of ``same_score`` over the pairs; ``rank1``: every ``image_a`` of a positive pair is a
   query against a gallery of all distinct ``image_b`` part crops of the file; the query counts when its true
-  mate scores highest (ties broken against it); ``decided_fraction``; ``accuracy`` at the shipped threshold,
-  split into ``false_flag_rate`` (decided same-part pairs reported different) and ``missed_swap_rate``
-  (decided different-part pairs reported same).
+  mate scores highest (ties broken against it); ``decided_fraction``; ``accuracy`` of the verdicts given
+  (same at ``same_score`` >= SAME_THRESHOLD, different under DIFFERENT_MAX, none in between), with
+  ``false_flag_rate`` (decided same-part pairs reported different), ``missed_swap_rate`` (decided
+  different-part pairs reported same) and ``inconclusive_rate_same`` / ``_swapped`` (no verdict).
 * part age (when labels.csv exists): ``age_auc``, ``age_flag_rate_fresh`` / ``_old`` at the shipped threshold.
 * ``ms_per_image``: part features + part-age analysis per image (decode excluded); ``ms_per_pair``: one
   verification; ``peak_rss_mb``.
@@ -208,7 +209,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                 scores.append(res.same_score)
                 labels.append(same)
                 decided.append(res.decided)
-                if res.decided:
+                if res.same is not None:  # a verdict (inconclusive comparisons give none)
                     correct.append(res.same == same)
             pos = [s for s, y in zip(scores, labels) if y]
             neg = [s for s, y in zip(scores, labels) if not y]
@@ -235,9 +236,14 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                 "gallery_size": len(gallery), "n_pairs": len(pairs),
                 "decided_fraction": rnd(float(np.mean(decided))) if decided else None,
                 "accuracy": rnd(float(np.mean(correct))) if correct else None,
-                # decided pairs: same parts reported different (a false swap flag) and swaps passed as same
-                "false_flag_rate": _rate([not r.same for r, y in zip(results, labels) if y and r.decided]),
-                "missed_swap_rate": _rate([bool(r.same) for r, y in zip(results, labels) if not y and r.decided]),
+                # decided pairs: same parts reported different (a false swap flag), swaps passed as same, and
+                # no verdict (inconclusive: between DIFFERENT_MAX and SAME_THRESHOLD)
+                "false_flag_rate": _rate([r.same is False for r, y in zip(results, labels) if y and r.decided]),
+                "missed_swap_rate": _rate([r.same is True for r, y in zip(results, labels) if not y and r.decided]),
+                "inconclusive_rate_same": _rate([r.same is None for r, y in zip(results, labels) if y and r.decided]),
+                "inconclusive_rate_swapped": _rate([r.same is None for r, y in zip(results, labels)
+                                                    if not y and r.decided]),
+                "different_below": SP.DIFFERENT_MAX,
                 "ms_per_pair": round(1000 * statistics.mean(t_pair), 2) if t_pair else None,
                 "same_threshold": SP.SAME_THRESHOLD,
             })

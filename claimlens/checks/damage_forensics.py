@@ -103,7 +103,7 @@ def _decode(jpeg: bytes | None) -> np.ndarray | None:
 
 class DamageForensicsCheck(Check):
     name = "damage_forensics"
-    version = "2"
+    version = "3"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.stage not in STAGES or info.role not in ROLES:
@@ -263,7 +263,7 @@ class DamageForensicsCheck(Check):
                 continue
             best = max(results, key=lambda r: r[0].same_score)
             res, ep, ereg, fe = best
-            if res.same_score >= SP.SAME_THRESHOLD:
+            if res.same is not False:  # the same part, or inconclusive (too few matching marks either way)
                 continue
             images = {}
             ca = _decode(ctx.load_artifact(ep.info.claim_id, ep.info.photo_id, self.name, f"part_{ereg['index']}.jpg"))
@@ -276,13 +276,14 @@ class DamageForensicsCheck(Check):
                 code="damage.part_swapped_suspected", severity=Severity.MEDIUM,
                 message=(f"The {lreg['part']} in reinspection photo {_short(lp.info.photo_id)} does not verify as the "
                          f"same physical part as in the {len(results)} earlier close-up(s) (best same-part score "
-                         f"{res.same_score:.2f} < {SP.SAME_THRESHOLD}, {res.inliers} matching marks): it may have "
+                         f"{res.same_score:.2f} < {SP.DIFFERENT_MAX}, {res.inliers} matching marks): it may have "
                          f"been swapped."),
                 photo_id=lp.info.photo_id,
-                evidence={"rule": "local features of the part (CLAHE, RootSIFT) + RANSAC homography; best score over "
-                                  "survey/assessment regions of the same part name < threshold, all comparisons "
-                                  "decided (enough keypoints)",
-                          "threshold": SP.SAME_THRESHOLD, "part": lreg["part"], "reinspection_box": lreg.get("box"),
+                evidence={"rule": "local features of the part (CLAHE, RootSIFT) + RANSAC similarity or direct "
+                                  "homography; best score over survey/assessment regions of the same part name "
+                                  "< different_below, all comparisons decided (enough keypoints); scores between "
+                                  "that and the same-part threshold are inconclusive and not flagged",
+                          "threshold": SP.SAME_THRESHOLD, "different_below": SP.DIFFERENT_MAX, "part": lreg["part"], "reinspection_box": lreg.get("box"),
                           "best_match": {"photo_id": ep.info.photo_id, "stage": ep.info.stage, "box": ereg.get("box")}
                           | res.to_json(),
                           "compared": [{"photo_id": r[1].info.photo_id, "same_score": round(r[0].same_score, 4),

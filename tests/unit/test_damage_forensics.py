@@ -248,3 +248,20 @@ def test_glass_parts_are_not_scored(monkeypatch: pytest.MonkeyPatch) -> None:
     reg = res.data["regions"][0]
     assert reg["part"] == "windshield" and reg["scratch"]["applicable"] is False
     assert not res.findings and not res.artifacts
+
+
+def test_strongly_tilted_same_part_verifies_through_the_direct_homography() -> None:
+    """A reinspection view tilting the part plane by ~40 degrees: a similarity does not follow the
+    foreshortening, the direct homography fit does (v3); the verdicts are three-way."""
+    a = marked_panel(4)
+    h, w = a.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0, 0], [w * 0.62, h * 0.14], [w * 0.62, h * 0.86], [0, h]])  # the right edge recedes
+    tilted = cv2.warpPerspective(a, cv2.getPerspectiveTransform(src, dst), (w, h), borderMode=cv2.BORDER_REFLECT)
+    box_b = (0, 0, int(w * 0.62), h)
+    res = SP.compare_images(a, tilted, (0, 0, w, h), box_b)
+    assert res.same is True and res.model == "homography", res.to_json()
+    sim_only = SP.verify(SP.part_features(a), SP.part_features(tilted, box_b), allow_mirror=False)
+    assert res.inliers > sim_only.inliers
+    assert SP.DIFFERENT_MAX < SP.SAME_THRESHOLD
+    assert res.to_json()["different_below"] == SP.DIFFERENT_MAX

@@ -170,7 +170,7 @@ def calibrated_score(inliers: int, agreement: float, cells: int = 100) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def _ratio_matches(qd: np.ndarray, cd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ratio_matches(qd: np.ndarray, cd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices (query, candidate) of matches passing the ratio test, at most one per candidate keypoint.
 
     RootSIFT vectors have unit L2 norm, so squared distance = 2 - 2 * dot: one float32 matrix product
@@ -262,7 +262,7 @@ def _overlap(H: np.ndarray, qsize: tuple[int, int], csize: tuple[int, int]) -> t
     return qpoly.astype(np.float32), cpoly.astype(np.float32)
 
 
-def _perspective(H: np.ndarray, w: int, h: int) -> float:
+def view_perspective(H: np.ndarray, w: int, h: int) -> float:
     """Projective distortion: how much the homography's denominator varies over the query image."""
     Hn = H / H[2, 2]
     return float(math.hypot(Hn[2, 0] * w, Hn[2, 1] * h))
@@ -364,7 +364,7 @@ def verify(query: LocalFeatures, candidate: LocalFeatures, *, allow_mirror: bool
     best: tuple[int, bool, np.ndarray, np.ndarray, np.ndarray, int] | None = None
     variants = [(False, query_root[0])] + ([(True, query_root[1])] if allow_mirror else [])
     for mirrored, qd in variants:
-        qi, ci = _ratio_matches(qd, cr)
+        qi, ci = ratio_matches(qd, cr)
         if len(qi) < MIN_MATCHES:
             continue
         qxy = query.xy[qi].copy()
@@ -391,7 +391,7 @@ def verify(query: LocalFeatures, candidate: LocalFeatures, *, allow_mirror: bool
         Hh, hmask = cv2.findHomography(qin, cin, cv2.RANSAC, thr)
         if Hh is not None and hmask is not None and int(hmask.sum()) >= 0.8 * n_in and abs(Hh[2, 2]) > 1e-9:
             Hh = Hh / Hh[2, 2]
-            if np.linalg.det(Hh[:2, :2]) > 0 and _perspective(Hh, query.width, query.height) < 0.5:
+            if np.linalg.det(Hh[:2, :2]) > 0 and view_perspective(Hh, query.width, query.height) < 0.5:
                 H = Hh
                 homography_used = True
     oriented = query.mirrored() if mirrored else query
@@ -412,7 +412,7 @@ def verify(query: LocalFeatures, candidate: LocalFeatures, *, allow_mirror: bool
     ccov = _poly_area(cpoly) / float(csize[0] * csize[1])
     scale = math.hypot(M[0, 0], M[1, 0]) * query.scale / candidate.scale
     rot = -math.degrees(math.atan2(M[1, 0], M[0, 0]))  # image y points down: flip sign for counter-clockwise
-    persp = _perspective(H, query.width, query.height) if homography_used else 0.0
+    persp = view_perspective(H, query.width, query.height) if homography_used else 0.0
     transform = MatchTransform(
         rotation_deg=((rot + 180.0) % 360.0) - 180.0, scale=scale, mirrored=mirrored, perspective=persp,
         query_polygon=qpoly.tolist(), match_polygon=cpoly.tolist(), query_coverage=min(1.0, qcov),
