@@ -19,7 +19,10 @@ Per claim:
   hand-made scratches), with the stroke-map overlay stored per photo as an artifact.
 * ``damage.part_swapped_suspected`` (MEDIUM): a part in a reinspection photo that verifies against none of
   the survey/assessment close-ups of the same part name (all comparisons decided, best same-part score
-  below the threshold), with the side-by-side evidence of the best candidate.
+  below ``same_part.DIFFERENT_MAX``), with the side-by-side evidence of the best candidate.
+* ``damage.part_identity_inconclusive`` (INFO, v3): the best score lies between that and the same-part
+  threshold: too few matching marks to say either way; the side-by-side evidence is stored for a person to
+  judge (a reinspection photo at a steep angle, blurred or partly covered).
 
 Everything runs on one shared 1024-px RGB copy of the photo (regions cropped from it at <= 512 px); measured
 cost per 12 MP photo in docs/damage_forensics.md. Thresholds and why: the same doc.
@@ -263,7 +266,7 @@ class DamageForensicsCheck(Check):
                 continue
             best = max(results, key=lambda r: r[0].same_score)
             res, ep, ereg, fe = best
-            if res.same is not False:  # the same part, or inconclusive (too few matching marks either way)
+            if res.same is True:
                 continue
             images = {}
             ca = _decode(ctx.load_artifact(ep.info.claim_id, ep.info.photo_id, self.name, f"part_{ereg['index']}.jpg"))
@@ -272,6 +275,20 @@ class DamageForensicsCheck(Check):
                 images[f"part_swap_{_short(ep.info.photo_id)}_{_short(lp.info.photo_id)}.jpg"] = SP.evidence_image(
                     ca, cb, res, f"{ep.info.stage} {_short(ep.info.photo_id)}", f"reinspection {_short(lp.info.photo_id)}",
                     feats=(fe, fl))
+            if res.same is None:  # inconclusive: no verdict, the evidence for a person to look at
+                out.append(Finding(
+                    code="damage.part_identity_inconclusive", severity=Severity.INFO,
+                    message=(f"The {lreg['part']} in reinspection photo {_short(lp.info.photo_id)} could not be "
+                             f"verified either way against the {len(results)} earlier close-up(s) (best same-part "
+                             f"score {res.same_score:.2f}, between {SP.DIFFERENT_MAX} and {SP.SAME_THRESHOLD}; "
+                             f"{res.inliers} matching marks): compare the two crops by eye."),
+                    photo_id=lp.info.photo_id,
+                    evidence={"threshold": SP.SAME_THRESHOLD, "different_below": SP.DIFFERENT_MAX,
+                              "part": lreg["part"], "reinspection_box": lreg.get("box"),
+                              "best_match": {"photo_id": ep.info.photo_id, "stage": ep.info.stage,
+                                             "box": ereg.get("box")} | res.to_json()},
+                    evidence_images=images))
+                continue
             out.append(Finding(
                 code="damage.part_swapped_suspected", severity=Severity.MEDIUM,
                 message=(f"The {lreg['part']} in reinspection photo {_short(lp.info.photo_id)} does not verify as the "

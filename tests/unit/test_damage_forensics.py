@@ -224,6 +224,13 @@ def test_check_findings_with_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert low and all(f.severity == Severity.LOW for f in low)
     for f in per_photo_findings:
         assert f.code == "damage.part_age_mismatch" and f.evidence_images
+    # the swapped door's score inside the inconclusive band: an INFO finding with the evidence, no swap flag
+    monkeypatch.setattr(SP, "DIFFERENT_MAX", min(swaps[0].evidence["best_match"]["same_score"] / 2, 0.01))
+    again = check.assess_claim(ctx)
+    assert not [f for f in again if f.code == "damage.part_swapped_suspected"]
+    unsure = [f for f in again if f.code == "damage.part_identity_inconclusive"]
+    assert [f.photo_id for f in unsure] == ["r1"] and unsure[0].severity == Severity.INFO
+    assert unsure[0].evidence_images and unsure[0].evidence["best_match"]["photo_id"] == "s1"
 
 
 def test_check_falls_back_to_whole_photo_without_detector(monkeypatch: pytest.MonkeyPatch) -> None:
