@@ -468,3 +468,16 @@ def test_plate_quad_in_a_loose_crop_is_the_plates_own() -> None:
     cut = np.full((24, 94, 3), (60, 70, 80), np.uint8)  # a tilted plate whose top-right corner is outside
     cv2.fillConvexPoly(cut, np.array([[4, 8], [104, -6], [106, 14], [6, 23]], np.int32), (170, 60, 20))
     assert hs.plate_quad_in_crop(cut) is None
+
+
+def test_band_balanced_quantile_weights_each_band_alike() -> None:
+    """The balanced heights bench pools bands of unequal size with equal weight: a small band of large errors
+    moves the pooled p90 as much as a large band would."""
+    from claimlens.bench.heights import _weighted_quantile
+
+    small_bad, big_good = np.full(10, 20.0), np.full(90, 1.0)
+    e = np.r_[small_bad, big_good]
+    w = np.r_[np.full(10, 1 / 10), np.full(90, 1 / 90)]
+    assert _weighted_quantile(e, w, 0.9) == 20.0  # half the weight is in the bad band
+    assert _weighted_quantile(e, np.ones(100), 0.9) == 1.0  # unweighted: 10 % bad, p90 still good
+    assert _weighted_quantile(e, w, 0.4) == 1.0

@@ -1,6 +1,7 @@
 """Finding the references in pixels: plate corners (the Chinese plate localiser, refined on the plate's
 edges), wheels seen from the side (dark tyre ring around a brighter rim: ellipse fit, ground contact and top)
-and tyres seen from the front or back (dark blobs under the bumper: their lowest row is the ground contact).
+and tyres seen from the front or back (dark blobs under the bumper or beside the face; their ground contact
+is the tangent from the car's long-axis vanishing point, :func:`ground_contact`, once the pose is known).
 """
 
 from __future__ import annotations
