@@ -17,23 +17,31 @@ Per claim (``assess_claim``):
   card was found: no heights are asserted for it.
 * ``flood.level_mismatch`` (MEDIUM): the measured level differs from the claim's ``flood_level`` by >= 2, or
   by 1 when the measurement is confident (the line's +-2 sigma lies inside one level).
+* with a ``flood_record`` in the claim (the water depth on record at the loss place and time):
+  ``flood.above_recorded_depth`` (MEDIUM, the car's line stands higher than the record allows),
+  ``flood.reported_above_recorded`` (MEDIUM, the reported level starts above it), or
+  ``flood.record_not_comparable`` (INFO, the record is > 24 h or > 5 km from the claim's loss time / place).
+  Flood photos taken before the loss or far from it are the ``metadata_timeline`` check's
+  (``metadata.before_loss``, ``metadata.gps_far``).
 Adjuster tape measurements in the claim (``measurements``) replace the photo measurement of that photo.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import cv2
 import numpy as np
 
 from claimlens.checks.base import Check, ClaimContext, Finding, PhotoInfo, PhotoResult, Severity
+from claimlens.checks.metadata_timeline import haversine_km
 from claimlens.vision.decode import DecodedPhoto
 from claimlens.vision.geometry import Box, measure
 from claimlens.vision.geometry.consistency import compare_ranges
 from claimlens.vision.geometry.flood import detect_flood_line
-from claimlens.vision.geometry.references import FLOOD_LEVELS, tyre_diameter_mm
+from claimlens.vision.geometry.references import FLOOD_LEVELS, level_interval, tyre_diameter_mm
 
 ANALYSIS_SIDE = 1600  # the photo's shared reduced copy: 1600 px keeps a 440 mm plate at 3 m ~ 100 px wide
 SKIP_ROLES = {"plate", "vin", "registration"}  # close-ups: no mark with a ground to measure
@@ -42,6 +50,12 @@ REFERENCE_PARTS = {"plate", "licence_plate", "license_plate", "wheel", "tyre", "
 OVERLAY_SIDE = 900
 LEVEL_WHAT = {lv: w for lv, w, _t in FLOOD_LEVELS}
 TAPE_SIGMA_CM = 1.0
+FLOOD_RECORD_TOLERANCE_CM = 30.0
+"""A car's water line may stand above the depth recorded nearby (a dip, a kerb, a gauge on higher ground):
+only a line (or a reported level) more than this + 2 sigma above the record is a finding."""
+FLOOD_RECORD_MAX_HOURS = 24.0
+FLOOD_RECORD_MAX_KM = 5.0
+"""A record farther than this in time or space from the claim's loss time / place does not describe the loss."""
 
 
 def _short(pid: str) -> str:
@@ -113,7 +127,7 @@ def overlay(rgb: np.ndarray, res: dict[str, Any], title: str, flood: bool = Fals
 
 class HeightsCheck(Check):
     name = "heights"
-    version = "10"
+    version = "11"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.role in SKIP_ROLES or info.stage in SKIP_STAGES:  # close-ups of a plate/VIN, documents
@@ -255,18 +269,91 @@ class HeightsCheck(Check):
                 p, fl = best
                 diff = abs(int(fl["level"]) - int(reported))
                 if diff >= 2 or (diff == 1 and fl.get("confident")):
-                    img = ctx.load_artifact(p.info.claim_id, p.info.photo_id, self.name, "flood.jpg")
-                    findings.append(Finding(
-                        code="flood.level_mismatch", severity=Severity.MEDIUM,
-                        message=(f"The water line on the car is {fl['height_cm']:.0f} cm above the ground (level "
-                                 f"{fl['level']}: {LEVEL_WHAT[fl['level']]}), but "
-                                 f"level {reported} was reported."),
-                        photo_id=p.info.photo_id,
-                        evidence={"rule": "|measured - reported| >= 2, or 1 with a confident measurement",
-                                  "measured": fl, "reported_level": reported,
-                                  "levels": [{"level": lv, "what": w, "below_cm": t} for lv, w, t in FLOOD_LEVELS]},
-                        evidence_images={f"flood_{_short(p.info.photo_id)}.jpg": img} if img else {}))
+                    findings.append(self._flood_finding(
+                        ctx, p, "flood.level_mismatch",
+                        f"The water line on the car is {fl['height_cm']:.0f} cm above the ground (level "
+                        f"{fl['level']}: {LEVEL_WHAT[fl['level']]}), but level {reported} was reported.",
+                        {"rule": "|measured - reported| >= 2, or 1 with a confident measurement",
+                         "measured": fl, "reported_level": reported,
+                         "levels": [{"level": lv, "what": w, "below_cm": t} for lv, w, t in FLOOD_LEVELS]}))
+            if claim.get("flood_record"):
+                findings += self._against_record(ctx, claim, best)
         return findings
+
+    def _flood_finding(self, ctx: ClaimContext, photo: Any, code: str, message: str,
+                       evidence: dict[str, Any]) -> Finding:
+        """A MEDIUM flood finding on ``photo`` with its water-line overlay as the evidence image."""
+        img = ctx.load_artifact(photo.info.claim_id, photo.info.photo_id, self.name, "flood.jpg")
+        return Finding(code=code, severity=Severity.MEDIUM, message=message, photo_id=photo.info.photo_id,
+                       evidence=evidence,
+                       evidence_images={f"flood_{_short(photo.info.photo_id)}.jpg": img} if img else {})
+
+    def _against_record(self, ctx: ClaimContext, claim: dict[str, Any],
+                        best: tuple[Any, dict[str, Any]] | None) -> list[Finding]:
+        """The measured water line and the reported level against the depth on record at the loss place and
+        time (claim ``flood_record``). A car standing in a dip can carry a higher line than a gauge nearby, so
+        only a line more than FLOOD_RECORD_TOLERANCE_CM + 2 sigma above the record counts; a record too far
+        from the loss (time or place) is not compared, and the report says so."""
+        rec = claim["flood_record"]
+        depth = float(rec["depth_cm"])
+        why_not = _record_mismatch(rec, claim)
+        base = {"record": rec, "tolerance_cm": FLOOD_RECORD_TOLERANCE_CM,
+                "max_hours": FLOOD_RECORD_MAX_HOURS, "max_km": FLOOD_RECORD_MAX_KM}
+        if why_not:
+            return [Finding(code="flood.record_not_comparable", severity=Severity.INFO,
+                            message=f"The flood record ({rec['source']}) was not compared: {why_not}.",
+                            evidence=base | {"reason": why_not})]
+        out = []
+        if best is not None:
+            p, fl = best
+            excess = float(fl["height_cm"]) - depth - FLOOD_RECORD_TOLERANCE_CM - 2 * float(fl.get("sigma_cm", 0.0))
+            if excess > 0:
+                out.append(self._flood_finding(
+                    ctx, p, "flood.above_recorded_depth",
+                    f"The water line on the car is {fl['height_cm']:.0f} +- {fl.get('sigma_cm', 0):.0f} cm above "
+                    f"the ground, but {depth:.0f} cm of water was recorded at the loss place and time "
+                    f"({rec['source']}): the car may have been flooded elsewhere or at another time.",
+                    base | {"rule": "line height - 2 sigma > recorded depth + tolerance", "measured": fl,
+                            "excess_cm": round(excess, 1)}))
+        reported = claim.get("flood_level")
+        if reported:
+            lo, _hi = level_interval(int(reported))
+            if lo > depth + FLOOD_RECORD_TOLERANCE_CM:
+                out.append(Finding(
+                    code="flood.reported_above_recorded", severity=Severity.MEDIUM,
+                    message=(f"Level {reported} ({LEVEL_WHAT[int(reported)]}) was reported, which starts at "
+                             f"{lo:.0f} cm, but {depth:.0f} cm of water was recorded at the loss place and time "
+                             f"({rec['source']})."),
+                    evidence=base | {"rule": "reported level's lower bound > recorded depth + tolerance",
+                                     "reported_level": reported, "level_from_cm": lo}))
+        return out
+
+
+def _instant(value: Any) -> tuple[datetime, bool] | None:
+    """(instant, carries an offset) of an ISO-8601 text; naive times are read as UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (dt.astimezone(UTC), True) if dt.tzinfo is not None else (dt.replace(tzinfo=UTC), False)
+
+
+def _record_mismatch(rec: dict[str, Any], claim: dict[str, Any]) -> str | None:
+    """Why a flood record does not describe the claim's loss (too far in time or space), or None."""
+    t_rec, t_loss = _instant(rec.get("time")), _instant(claim.get("loss_time"))
+    if t_rec and t_loss:
+        slack = timedelta(hours=14) if t_rec[1] != t_loss[1] else timedelta(0)  # one side without an offset
+        gap = abs(t_rec[0] - t_loss[0])
+        if gap > timedelta(hours=FLOOD_RECORD_MAX_HOURS) + slack:
+            return f"recorded {gap.total_seconds() / 3600:.0f} h from the loss time"
+    coords = (rec.get("lat"), rec.get("lon"), claim.get("loss_lat"), claim.get("loss_lon"))
+    if all(v is not None for v in coords):
+        km = haversine_km(*(float(v) for v in coords))
+        if km > FLOOD_RECORD_MAX_KM:
+            return f"recorded {km:.1f} km from the loss place"
+    return None
 
 
 def dumps(data: dict[str, Any]) -> str:

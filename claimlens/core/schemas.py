@@ -66,6 +66,18 @@ class TapeMeasurement(BaseModel):
     top_cm: float | None = Field(None, ge=0, le=500)
 
 
+class FloodRecord(BaseModel):
+    """What is on record about the water at the loss place and time (a river or street gauge, the authorities'
+    flood map, a surveyor's note), as the insurer's systems know it: the measured water line is held to it."""
+
+    model_config = ConfigDict(extra="forbid")
+    depth_cm: float = Field(..., ge=0, le=1000, description="recorded water depth above the ground, cm")
+    source: str = Field(..., min_length=1, max_length=200, description="e.g. 'gauge 0317, city water office'")
+    time: datetime | None = Field(None, description="when that depth was recorded")
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
 class ClaimData(BaseModel):
     """The claim record fields the survey app sends, all optional; unknown keys are rejected."""
 
@@ -88,6 +100,7 @@ class ClaimData(BaseModel):
     third_party: ThirdParty | None = None
     description: str | None = Field(None, max_length=5000)
     flood_level: int | None = Field(None, ge=1, le=6, description="reported flood level 1..6 (docs/heights.md)")
+    flood_record: FloodRecord | None = None
     measurements: list[TapeMeasurement] | None = Field(None, max_length=50)
 
 

@@ -481,3 +481,37 @@ def test_band_balanced_quantile_weights_each_band_alike() -> None:
     assert _weighted_quantile(e, w, 0.9) == 20.0  # half the weight is in the bad band
     assert _weighted_quantile(e, np.ones(100), 0.9) == 1.0  # unweighted: 10 % bad, p90 still good
     assert _weighted_quantile(e, w, 0.4) == 1.0
+
+
+def test_flood_line_and_reported_level_against_the_record_at_the_loss_place_and_time():
+    check = HeightsCheck()
+    fl = {"status": "measured", "marks": [], "flood": {"found": True, "height_cm": 95.0, "sigma_cm": 4.0,
+                                                       "level": 5, "confident": True}}
+    photos = [PhotoAnalysis(_info("f", "damage"), {"heights": fl})]
+    rec = {"depth_cm": 40.0, "source": "gauge 17", "time": "2026-07-01T10:00:00+08:00", "lat": 31.20, "lon": 121.40}
+    claim = {"loss_type": "flood", "flood_level": 5, "loss_time": "2026-07-01T08:30:00+08:00",
+             "loss_lat": 31.21, "loss_lon": 121.41, "flood_record": rec}
+    codes = sorted(f.code for f in check.assess_claim(_ctx(photos, claim)))
+    assert codes == ["flood.above_recorded_depth", "flood.reported_above_recorded"]  # 95 - 8 > 40 + 30; 90 > 70
+    # within tolerance: a line at 75 +- 4 cm over 40 cm recorded (a dip) and a reported level 4 (64-90 cm)
+    fl["flood"].update(height_cm=75.0, level=4)
+    assert [f.code for f in check.assess_claim(_ctx(photos, claim | {"flood_level": 4}))] == []
+    # a record of another day or another town is not compared, and the report says why
+    claim4 = claim | {"flood_level": 4}
+    far = check.assess_claim(_ctx(photos, claim4 | {"flood_record": rec | {"time": "2026-07-04T10:00:00+08:00"}}))
+    assert [f.code for f in far] == ["flood.record_not_comparable"] and "h from the loss" in far[0].message
+    far = check.assess_claim(_ctx(photos, claim4 | {"flood_record": rec | {"lat": 31.5}}))
+    assert [f.code for f in far] == ["flood.record_not_comparable"] and far[0].severity == Severity.INFO
+
+
+def test_flood_record_is_validated_with_the_claim():
+    from pydantic import ValidationError
+
+    from claimlens.core.schemas import ClaimData
+
+    ok = ClaimData(flood_record={"depth_cm": 40, "source": "gauge 17", "time": "2026-07-01T10:00:00+08:00"})
+    assert ok.flood_record is not None and ok.flood_record.depth_cm == 40
+    with pytest.raises(ValidationError):
+        ClaimData(flood_record={"depth_cm": -5, "source": "gauge"})
+    with pytest.raises(ValidationError):
+        ClaimData(flood_record={"depth_cm": 40})  # no source: a number without provenance is not evidence
