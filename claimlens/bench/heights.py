@@ -8,7 +8,8 @@ the adjuster's region) is required: the bench measures the mark the adjuster dre
 Options: ``corners=given|detector|both`` (default both: plate corners from labels.csv with their localisation
 noise, and from the real plate localiser refined on the plate's edges), ``tyre=given|typical|half`` (default
 half: the tyre code is given for every second image, as an OCR read would be), ``mp12=N`` (time the check on
-N 12 MP images), ``balanced=1`` (with ``--suite``: one suite per distance band 1-2, 2-3, 3-4 m, pooled with
+N 12 MP images), ``tyres=N`` (the sidewall size-code reader on N generated wheels, ``tyre_seed``),
+``balanced=1`` (with ``--suite``: one suite per distance band 1-2, 2-3, 3-4 m, pooled with
 equal weight per band, see :func:`run_balanced`), ``keep=DIR`` (keep the generated suite), ``items=FILE`` (write every measured mark of the
 main variant as CSV: image, view, distance, reference used, truth, measurement, sigma, absolute errors; to pool
 runs, e.g. one per distance band), ``ccpd=DIR`` (the real-photo scale check on the
@@ -199,6 +200,8 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         metrics["ccpd_scale_check"] = ccpd_scale_check(Path(options["ccpd"]))
     if options.get("mp12"):
         metrics["check_12mp"] = time_12mp(int(options["mp12"]))
+    if options.get("tyres"):
+        metrics["tyre_codes"] = tyre_code_check(int(options["tyres"]), int(options.get("tyre_seed", 0)))
     metrics["peak_rss_mb"] = peak_rss_mb()
     out: dict[str, Any] = {"bench": "heights", "dataset": str(dataset_dir or "generated"), "n_images": len(rows),
                            "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {}}
@@ -313,6 +316,38 @@ def ccpd_scale_check(folder: Path) -> dict[str, Any]:
             "height_abs_error_pct_median": round(float(np.median(np.abs(np.array(heights) - 140) / 140 * 100)), 2),
             "height_abs_error_pct_p90": round(float(np.percentile(np.abs(np.array(heights) - 140) / 140 * 100, 90)), 2),
             "corner_distance_pct_of_plate_height_median": round(float(np.median(dists)), 2)}
+
+
+def tyre_code_check(n: int, seed: int) -> dict[str, Any]:
+    """The sidewall size-code reader on ``n`` generated wheels (:mod:`claimlens.datasets.tyre_codes`; every
+    fifth without a code), given the wheel's ellipse: codes read right / read wrong / not read, false reads on
+    plain sidewalls, ms per wheel."""
+    from claimlens.datasets.tyre_codes import generate_tyre_code_suite
+    from claimlens.vision.geometry.tyre_code import read_tyre_code
+
+    right = wrong = missed = false_reads = blanks = 0
+    times = []
+    with tempfile.TemporaryDirectory() as d:
+        for r in generate_tyre_code_suite(Path(d), n, seed):
+            rgb = cv2.imread(str(Path(d) / r["image"]), cv2.IMREAD_COLOR)[..., ::-1].copy()
+            t0 = time.perf_counter()
+            got = read_tyre_code(rgb, (r["cx"], r["cy"]), (r["ax"], r["ay"]), r["angle"], r["rim_fraction"])
+            times.append(time.perf_counter() - t0)
+            if not r["code"]:
+                blanks += 1
+                false_reads += got is not None
+            elif got is None:
+                missed += 1
+            elif got.code == r["code"]:
+                right += 1
+            else:
+                wrong += 1
+    coded = right + wrong + missed
+    return {"n_wheels": n, "with_code": coded, "read_right": right, "read_wrong": wrong, "not_read": missed,
+            "read_rate": round(right / coded, 3) if coded else None,
+            "wrong_rate": round(wrong / coded, 3) if coded else None,
+            "false_reads_on_plain": false_reads, "plain": blanks,
+            "ms_per_wheel_median": round(1000 * statistics.median(times), 1) if times else None}
 
 
 def time_12mp(n: int) -> dict[str, Any]:

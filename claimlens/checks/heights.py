@@ -41,6 +41,7 @@ from claimlens.vision.decode import DecodedPhoto
 from claimlens.vision.geometry import Box, measure
 from claimlens.vision.geometry.consistency import compare_ranges
 from claimlens.vision.geometry.flood import detect_flood_line
+from claimlens.vision.geometry.measure import OCR_TYRE_SIGMA_MM
 from claimlens.vision.geometry.references import FLOOD_LEVELS, level_interval, tyre_diameter_mm
 
 ANALYSIS_SIDE = 1600  # the photo's shared reduced copy: 1600 px keeps a 440 mm plate at 3 m ~ 100 px wide
@@ -156,14 +157,19 @@ class HeightsCheck(Check):
                 except (IndexError, ValueError):
                     pass
         m = measure(rgb, marks, plate_corners=plate_corners, plate_source="region_box", tyre_mm=tyre_mm,
-                    scale_card=card)
+                    scale_card=card, read_tyre_codes=True)
+        read = m.reference.get("tyre_code_read")
+        tyre_sigma = None
+        if tyre_mm is None and read:
+            tyre_mm, tyre_sigma = read["diameter_mm"], OCR_TYRE_SIGMA_MM
         data = m.as_json()
         fm = m
         if m.ground_h is None and m.reference.get("kind") != "plate":
             # wheels under silt: the rim-ring finder, for the water line only (heights of damage marks never
             # use it: on the heights suite it produced a number without a real reference). It only changes
             # the wheel path, so a plate measurement is not redone, nor the plate search that found nothing.
-            fm = measure(rgb, [], tyre_mm=tyre_mm, ring_wheels=True, detect_plate=False)
+            fm = measure(rgb, [], tyre_mm=tyre_mm, tyre_sigma_mm=tyre_sigma, ring_wheels=True, detect_plate=False,
+                         read_tyre_codes=True)
         fl = detect_flood_line(rgb, fm) if fm.ground_h is not None else None
         data["flood"] = fl.as_json() if fl else {"found": False}
         data["role"] = info.role

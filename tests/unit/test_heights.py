@@ -515,3 +515,17 @@ def test_flood_record_is_validated_with_the_claim():
         ClaimData(flood_record={"depth_cm": -5, "source": "gauge"})
     with pytest.raises(ValidationError):
         ClaimData(flood_record={"depth_cm": 40})  # no source: a number without provenance is not evidence
+
+
+def test_tyre_size_code_read_off_a_rendered_sidewall_and_not_off_a_plain_one():
+    from claimlens.datasets.tyre_codes import render_wheel
+    from claimlens.vision.geometry.tyre_code import parse_code, read_tyre_code
+
+    assert parse_code("265/5520") == ("265/55 R20", pytest.approx(2 * 265 * 0.55 + 20 * 25.4))  # R dropped
+    assert parse_code("2O5/55ZR16")[0] == "205/55 R16"  # O read for 0, the speed-rating ZR
+    assert parse_code("173/45R20") is None and parse_code("205/55 R30") is None  # not a size that exists
+    rgb, lab = render_wheel(np.random.default_rng([0, 1, 71]), "225/45 R17", 380)
+    got = read_tyre_code(rgb, lab["centre"], lab["axes"], lab["angle"], lab["rim_fraction"])
+    assert got is not None and got.code == "225/45 R17" and got.diameter_mm == pytest.approx(634.3, abs=0.1)
+    plain, lab = render_wheel(np.random.default_rng([0, 1, 71]), None, 380)
+    assert read_tyre_code(plain, lab["centre"], lab["axes"], lab["angle"], lab["rim_fraction"]) is None

@@ -65,6 +65,7 @@ VP_MARKS = True  # marks are also cast with the tilt-corrected pose
 # corner localisation noise (1 sigma, px, as a fraction of the plate's height in pixels + a floor)
 CORNER_SIGMA = {"given": (0.02, 0.7), "refined": (0.03, 0.7), "detector": (0.06, 1.0), "subpixel": (0.01, 0.6)}
 CONTACT_SIGMA_PX = 1.5
+OCR_TYRE_SIGMA_MM = 15.0  # a size code read off the sidewall: 1.3 % of generated codes were read wrong
 USE_TANGENT_CONTACT = True  # 10th revision: front-view tyre contacts as tangents from the long axis' vanishing point
 WHEEL_SIGMA = 0.012  # side-wheel contact/top localisation (fraction of the wheel's height in px)
 WHEEL_PLANE_SIGMA_MM = 15.0  # tyre sidewall vs the body surface
@@ -191,8 +192,12 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
             plate_source: str = "given", plate_kind: str = "cn_blue", detect_plate: bool = True,
             refine: bool = True, use_wheels: bool = True, tyre_mm: float | None = None,
             scale_card: tuple[Box, float] | None = None, focal_px: float | None = None, ring_wheels: bool = False,
-            n_samples: int = N_SAMPLES, seed: int = 0) -> Measurement:
-    """Measure ``marks`` (image boxes) in one upright RGB photo. See the module doc for the references."""
+            read_tyre_codes: bool = False, tyre_sigma_mm: float | None = None, n_samples: int = N_SAMPLES,
+            seed: int = 0) -> Measurement:
+    """Measure ``marks`` (image boxes) in one upright RGB photo. See the module doc for the references.
+    ``read_tyre_codes``: without ``tyre_mm``, try to read the size code off the largest side wheel's sidewall
+    (:mod:`tyre_code`, ~0.1 s) and use its diameter with OCR_TYRE_SIGMA_MM. ``tyre_sigma_mm``: the sigma of a
+    given ``tyre_mm`` (default CODE_TYRE_SIGMA_MM, a code the adjuster typed)."""
     rng = np.random.default_rng(seed)
     plate = None
     plate_info: dict[str, Any] = {}
@@ -222,11 +227,21 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
             _measure_plate(rgb, marks, plate, plate_info, plate_source, plate_kind, focal_px, n_samples, rng))
     wheels = detect.find_wheels(rgb, ring=ring_wheels) if use_wheels else []
     side = [w for w in wheels if w.kind == "side"]
+    code = None
+    if side and tyre_mm is None and read_tyre_codes:
+        code = _read_code(rgb, side)
+        if code is not None:
+            tyre_mm, tyre_sigma_mm = code.diameter_mm, OCR_TYRE_SIGMA_MM
+    m = None
     if len(side) >= 2:
-        return _below_ground_refused(_measure_wheels(rgb, marks, side, tyre_mm, n_samples, rng))
-    if len(side) == 1 or scale_card is not None:
-        return _below_ground_refused(
-            _measure_local(rgb, marks, side[0] if side else None, tyre_mm, scale_card, plate_corners))
+        m = _measure_wheels(rgb, marks, side, tyre_mm, n_samples, rng, tyre_sigma_mm)
+    elif len(side) == 1 or scale_card is not None:
+        m = _measure_local(rgb, marks, side[0] if side else None, tyre_mm, scale_card, plate_corners, tyre_sigma_mm)
+    if m is not None:
+        if code is not None:
+            m.reference["tyre_code_read"] = {"code": code.code, "diameter_mm": round(code.diameter_mm, 1),
+                                             "text": code.text}
+        return _below_ground_refused(m)
     m = Measurement("no_scale_reference", notes=["no plate, wheel or scale card found: no heights asserted"])
     m.marks = [_mark_id(b) for b in marks]
     return m
@@ -396,6 +411,14 @@ def focal_from_vanishing_points(v1: np.ndarray, v2: np.ndarray, width: int, heig
     return float(np.sqrt(f2))
 
 
+def _read_code(rgb: np.ndarray, side: list) -> Any:
+    """The size code off the largest side wheel's sidewall (the best-resolved text), or None."""
+    from claimlens.vision.geometry.tyre_code import read_tyre_code
+
+    w = max(side, key=lambda wl: wl.axes[0] * wl.axes[1])
+    return read_tyre_code(rgb, w.centre, w.axes, w.angle, w.rim_fraction)
+
+
 def _jitter(segs: np.ndarray, rng: np.random.Generator, i: int) -> np.ndarray:
     """Segment endpoints with their localisation noise for Monte-Carlo sample i (sample 0: as found)."""
     return segs + (VP_SEG_SIGMA_PX * rng.standard_normal(segs.shape) if i else 0)
@@ -445,11 +468,11 @@ def _upright(pose: Pose, k: np.ndarray, vp: np.ndarray, hvp: np.ndarray | None =
     return Pose(np.c_[r1, r2, np.cross(r1, r2)], pose.t)
 
 
-def _measure_wheels(rgb, marks, side, tyre_mm, n, rng) -> Measurement:
+def _measure_wheels(rgb, marks, side, tyre_mm, n, rng, tyre_sigma_mm=None) -> Measurement:
     # the two largest wheels, left to right
     two = sorted(sorted(side, key=lambda w: -w.axes[0] * w.axes[1])[:2], key=lambda w: w.centre[0])
     d0 = tyre_mm or TYPICAL_TYRE_MM
-    dsig = CODE_TYRE_SIGMA_MM if tyre_mm else TYPICAL_TYRE_SIGMA_MM
+    dsig = (tyre_sigma_mm or CODE_TYRE_SIGMA_MM) if tyre_mm else TYPICAL_TYRE_SIGMA_MM
     bottoms = np.array([w.bottom for w in two])
     tops = np.array([w.top for w in two])
     hpx = np.abs(bottoms[:, 1] - tops[:, 1])
@@ -480,7 +503,7 @@ def _measure_wheels(rgb, marks, side, tyre_mm, n, rng) -> Measurement:
     return m
 
 
-def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Measurement:
+def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners, tyre_sigma_mm=None) -> Measurement:
     """One side wheel or a scale card: a local vertical scale and a level ground (fronto-parallel view)."""
     m = Measurement("measured")
     ground_y = None
@@ -488,13 +511,14 @@ def _measure_local(rgb, marks, wheel, tyre_mm, scale_card, plate_corners) -> Mea
     if wheel is not None:
         d0 = tyre_mm or TYPICAL_TYRE_MM
         px_per_mm = abs(wheel.bottom[1] - wheel.top[1]) / d0
-        rel = (SINGLE_WHEEL_TYRE_SIGMA_MM if not tyre_mm else CODE_TYRE_SIGMA_MM) / d0
+        code_sigma = tyre_sigma_mm or CODE_TYRE_SIGMA_MM
+        rel = (SINGLE_WHEEL_TYRE_SIGMA_MM if not tyre_mm else code_sigma) / d0
         distance_m = FOCAL_PRIOR * max(rgb.shape[:2]) * d0 / max(abs(wheel.bottom[1] - wheel.top[1]), 1.0) / 1000
         ground_sigma_cm = max(SINGLE_WHEEL_GROUND_SIGMA_CM,
                               100 * SINGLE_WHEEL_CAMERA_HEIGHT_M * SINGLE_WHEEL_PLANE_OFFSET_M / max(distance_m, 0.3))
         ground_y = wheel.bottom[1]
         m.reference = {"kind": "wheel", "wheels": [wheel.as_json()], "tyre_diameter_mm": round(d0, 1),
-                       "tyre_sigma_mm": SINGLE_WHEEL_TYRE_SIGMA_MM if not tyre_mm else CODE_TYRE_SIGMA_MM,
+                       "tyre_sigma_mm": SINGLE_WHEEL_TYRE_SIGMA_MM if not tyre_mm else code_sigma,
                        "ground_sigma_cm": round(ground_sigma_cm, 1), "wheel_distance_m": round(distance_m, 2)}
     else:
         box, length_mm = scale_card
