@@ -156,8 +156,8 @@ class HeightsCheck(Check):
                     card = (box, float(part.split(":")[1]))
                 except (IndexError, ValueError):
                     pass
-        m = measure(rgb, marks, plate_corners=plate_corners, plate_source="region_box", tyre_mm=tyre_mm,
-                    scale_card=card, read_tyre_codes=True)
+        m = measure(rgb, marks, plate_corners=plate_corners, plate_source="region_box", plate_kind="auto",
+                    tyre_mm=tyre_mm, scale_card=card, read_tyre_codes=True)
         read = m.reference.get("tyre_code_read")
         tyre_sigma = None
         if tyre_mm is None and read:

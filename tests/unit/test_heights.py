@@ -529,3 +529,26 @@ def test_tyre_size_code_read_off_a_rendered_sidewall_and_not_off_a_plain_one():
     assert got is not None and got.code == "225/45 R17" and got.diameter_mm == pytest.approx(634.3, abs=0.1)
     plain, lab = render_wheel(np.random.default_rng([0, 1, 71]), None, 380)
     assert read_tyre_code(plain, lab["centre"], lab["axes"], lab["angle"], lab["rim_fraction"]) is None
+
+
+@pytest.mark.parametrize("kind", ["cn_blue", "eu", "us"])
+def test_plate_kind_told_from_the_corners_shape(kind: str) -> None:
+    """A plate of each size class seen obliquely (exact corners): its class is the one whose rectangle fits;
+    a green Chinese-shaped plate is the new-energy one."""
+    import importlib
+
+    import cv2
+
+    M = importlib.import_module("claimlens.vision.geometry.measure")
+    from claimlens.vision.geometry.references import PLATE_SIZES_MM
+
+    cam = hs.Camera([0.6, 1.2, 2.5], [0.0, 0.45, 0.0], 1230.0, roll_deg=2.0)
+    w, h = (v / 1000 for v in PLATE_SIZES_MM[kind])
+    corners, _ = cam.project(np.array([[-w / 2, 0.45 + h / 2, 0], [w / 2, 0.45 + h / 2, 0],
+                                       [w / 2, 0.45 - h / 2, 0], [-w / 2, 0.45 - h / 2, 0]]))
+    rgb = np.full((hs.H, hs.W, 3), 120, np.uint8)
+    cv2.fillConvexPoly(rgb, np.round(corners).astype(np.int32), (20, 60, 170))
+    assert M.infer_plate_kind(rgb, corners)[0] == kind
+    if kind == "cn_blue":
+        cv2.fillConvexPoly(rgb, np.round(corners).astype(np.int32), (40, 170, 80))
+        assert M.infer_plate_kind(rgb, corners)[0] == "cn_nev"

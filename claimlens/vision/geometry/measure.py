@@ -21,9 +21,11 @@ No reference -> ``status = "no_scale_reference"`` and no numbers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from claimlens.vision.geometry import detect
@@ -40,6 +42,7 @@ from claimlens.vision.geometry.plane import (
 )
 from claimlens.vision.geometry.references import (
     CODE_TYRE_SIGMA_MM,
+    DEFAULT_PLATE,
     FOCAL_PRIOR,
     FOCAL_PRIOR_SIGMA,
     FRONT_OVERHANG_M,
@@ -195,7 +198,8 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
             read_tyre_codes: bool = False, tyre_sigma_mm: float | None = None, n_samples: int = N_SAMPLES,
             seed: int = 0) -> Measurement:
     """Measure ``marks`` (image boxes) in one upright RGB photo. See the module doc for the references.
-    ``read_tyre_codes``: without ``tyre_mm``, try to read the size code off the largest side wheel's sidewall
+    ``plate_kind``: a key of PLATE_SIZES_MM, or ``auto`` (:func:`infer_plate_kind` on a detected plate's sub-pixel
+    corners when they fit that rectangle; else the default). ``read_tyre_codes``: without ``tyre_mm``, try to read the size code off the largest side wheel's sidewall
     (:mod:`tyre_code`, ~0.1 s) and use its diameter with OCR_TYRE_SIGMA_MM. ``tyre_sigma_mm``: the sigma of a
     given ``tyre_mm`` (default CODE_TYRE_SIGMA_MM, a code the adjuster typed)."""
     rng = np.random.default_rng(seed)
@@ -204,10 +208,18 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
     if plate_corners is not None:
         plate = np.asarray(plate_corners, np.float64).reshape(4, 2)
         plate_info = {"source": plate_source}
+        if plate_kind == "auto":  # clicked or boxed corners are too loose to tell the shape
+            plate_kind = DEFAULT_PLATE
     elif detect_plate:
         found = [p for p in detect.detect_plates(rgb) if p["score"] >= PLATE_MIN_SCORE]
         if found:
             best = found[0]
+            if plate_kind == "auto":  # the shape only from a sub-pixel border fit that is that rectangle
+                plate_kind, sp = DEFAULT_PLATE, best.get("subpixel")
+                if refine and USE_SUBPIXEL and sp is not None:
+                    kind, kind_scores = infer_plate_kind(rgb, sp, focal_px)
+                    if _rectangle_ok(sp, kind, rgb.shape[1], rgb.shape[0], focal_px):
+                        plate_kind, plate_info["plate_kind_scores"] = kind, kind_scores
             if refine and USE_SUBPIXEL and best.get("subpixel") is not None and \
                     _rectangle_ok(best["subpixel"], plate_kind, rgb.shape[1], rgb.shape[0], focal_px):
                 plate, plate_source = best["subpixel"], "subpixel"
@@ -215,8 +227,8 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
                 plate, plate_source = best["refined"], "refined"
             else:
                 plate, plate_source = best["corners"], "detector"
-            plate_info = {"source": plate_source, "score": round(best["score"], 4),
-                          "detector_corners": np.round(best["corners"], 1).tolist()}
+            plate_info |= {"source": plate_source, "score": round(best["score"], 4),
+                           "detector_corners": np.round(best["corners"], 1).tolist()}
     if plate is not None:
         ph = float(np.mean([np.linalg.norm(plate[3] - plate[0]), np.linalg.norm(plate[2] - plate[1])]))
         if ph < MIN_PLATE_HEIGHT_PX:
@@ -245,6 +257,42 @@ def measure(rgb: np.ndarray, marks: list[Box], *, plate_corners: np.ndarray | No
     m = Measurement("no_scale_reference", notes=["no plate, wheel or scale card found: no heights asserted"])
     m.marks = [_mark_id(b) for b in marks]
     return m
+
+
+PLATE_KIND_MARGIN = 0.25
+"""A shape other than the default must fit better by this much (|log| of the column-norm ratio; EU vs CN is
+0.41, US vs CN 0.45): loose corners (a raw localiser fit) must not switch a Chinese plate to another size."""
+PLATE_FAMILIES = ("cn_blue", "eu", "us")
+"""Plate shapes told apart by their aspect (3.1, 4.7, 2.0); the Chinese new-energy plate (3.4) by its green."""
+
+
+def infer_plate_kind(rgb: np.ndarray, corners: np.ndarray, focal_px: float | None = None) -> tuple[str, dict]:
+    """The plate's size class from its four corners: with the right width x height, the plate homography's
+    first two columns through K^-1 have equal norms (their ratio is the true aspect over the assumed one), so the
+    family whose ratio is nearest 1 wins (robust to the focal prior: the families' aspects differ by 40 %+);
+    a Chinese-shaped plate that is mostly green is the new-energy one (480 x 140 mm). Returns (kind, the
+    |log ratio| of each family, for the evidence)."""
+    h_img, w_img = rgb.shape[:2]
+    k_inv = np.linalg.inv(intrinsics(focal_px or FOCAL_PRIOR * max(w_img, h_img), w_img, h_img))
+    scores = {}
+    for kind in PLATE_FAMILIES:
+        b = k_inv @ homography(plate_object_points(kind), np.asarray(corners, np.float64).reshape(4, 2))
+        scores[kind] = round(abs(math.log(np.linalg.norm(b[:, 0]) / max(np.linalg.norm(b[:, 1]), 1e-12))), 3)
+    kind = min(scores, key=scores.get)
+    if scores[DEFAULT_PLATE] - scores[kind] < PLATE_KIND_MARGIN:  # not clearly another shape: the default
+        kind = DEFAULT_PLATE
+    if kind == "cn_blue" and _mostly_green(rgb, corners):
+        kind = "cn_nev"
+    return kind, scores
+
+
+def _mostly_green(rgb: np.ndarray, corners: np.ndarray) -> bool:
+    """Over a third of the plate's pixels green (hue 70-180 degrees, saturated): a new-energy plate."""
+    dst = np.float32([[0, 0], [96, 0], [96, 24], [0, 24]])
+    crop = cv2.warpPerspective(rgb, cv2.getPerspectiveTransform(np.float32(corners).reshape(4, 2), dst), (96, 24))
+    hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
+    green = (hsv[..., 0] >= 35) & (hsv[..., 0] <= 90) & (hsv[..., 1] >= 60) & (hsv[..., 2] >= 50)
+    return bool(green.mean() > 1 / 3)
 
 
 RECT_NORM_RATIO = (0.88, 1.12)  # |K^-1 h1| / |K^-1 h2| of a plate of the right size seen with the focal prior
