@@ -31,6 +31,7 @@ STRIP_HEIGHT = 48
 INNER_FLOOR = 0.55
 """The band starts at the rim (its measured radius fraction) but never inside this fraction of the tyre."""
 OUTER = 0.97
+MIN_BAND = 0.2
 WINDOW_ASPECT = 14.0
 """Window width / height over the strip (a size code is ~9 characters); windows overlap by half."""
 _CODE = re.compile(r"(\d{3})/(\d{2})R?(\d{2})")
@@ -55,7 +56,9 @@ def unwrap_sidewall(rgb: np.ndarray, centre: tuple[float, float], axes: tuple[fl
     ``axes``: full axes of the tyre's outer ellipse (as cv2.fitEllipse), ``angle_deg`` its rotation,
     ``rim_fraction`` the rim's share of the ellipse's area."""
     a, b = axes[0] / 2.0, axes[1] / 2.0
-    inner = max(INNER_FLOOR, math.sqrt(max(rim_fraction, 0.0)) + 0.03)
+    # a rim that fills the ellipse (a hubcap, a wrong "wheel") leaves no sidewall: keep a band of 20 % anyway,
+    # which also bounds the strip's length (~5 x pi x its height)
+    inner = min(OUTER - MIN_BAND, max(INNER_FLOOR, math.sqrt(max(rim_fraction, 0.0)) + 0.03))
     rho = np.linspace(OUTER, inner, height)
     mean_r = (a + b) / 2.0
     px_per_col = (OUTER - inner) * mean_r / height  # square-ish pixels at the band's scale
@@ -93,14 +96,12 @@ def read_tyre_code(rgb: np.ndarray, centre: tuple[float, float], axes: tuple[flo
     h, w = strip.shape
     win = int(WINDOW_ASPECT * h)
     starts = list(range(0, max(1, w - win // 2), win // 2)) or [0]
-    windows = []
-    for s in starts:
+    for k, s in enumerate(starts):
         crop = strip[:, s:s + win]
-        windows += [crop, 255 - crop]  # moulded text may catch the light or sit in shadow
-    probs = rec.probs([cv2.cvtColor(c, cv2.COLOR_GRAY2BGR) for c in windows])
-    for k, p in enumerate(probs):
-        text = greedy_decode(p, rec.chars)
-        got = parse_code(text)
-        if got:
-            return TyreCode(code=got[0], diameter_mm=got[1], text=text, window=k // 2)
+        for img in (crop, 255 - crop):  # moulded text may catch the light or sit in shadow
+            # one window at a time: a batch of wide windows grows ONNX Runtime's arena by ~200 MB for good
+            text = greedy_decode(rec.probs([cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)])[0], rec.chars)
+            got = parse_code(text)
+            if got:
+                return TyreCode(code=got[0], diameter_mm=got[1], text=text, window=k)
     return None
