@@ -552,3 +552,13 @@ def test_plate_kind_told_from_the_corners_shape(kind: str) -> None:
     if kind == "cn_blue":
         cv2.fillConvexPoly(rgb, np.round(corners).astype(np.int32), (40, 170, 80))
         assert M.infer_plate_kind(rgb, corners)[0] == "cn_nev"
+
+
+def test_sidewall_strip_stays_bounded_when_the_rim_fills_the_wheel():
+    """A false "wheel" whose rim fills its ellipse once unwrapped into a strip of unbounded length (1.3 GB)."""
+    from claimlens.vision.geometry.tyre_code import STRIP_HEIGHT, unwrap_sidewall
+
+    rgb = np.zeros((600, 600, 3), np.uint8)
+    for rim in (0.38, 0.9, 0.99, 1.0):
+        strip = unwrap_sidewall(rgb, (300.0, 300.0), (500.0, 520.0), 0.0, rim)
+        assert strip.shape[0] == STRIP_HEIGHT and strip.shape[1] < 40 * STRIP_HEIGHT
