@@ -16,7 +16,9 @@ Per claim:
 
 * ``damage.artificial_scratch_suspected`` for each flagged region (LOW; MEDIUM when the claim's loss type is
   ``scratch`` and there is no third party: a scratch-only claim with nobody else involved is the pattern of
-  hand-made scratches), with the stroke-map overlay stored per photo as an artifact.
+  hand-made scratches; also MEDIUM (v3) when the region is a side panel at hand height (door, fender,
+  quarter panel: :data:`KEYING_PARTS`) on an accident claim without a third party), with the stroke-map
+  overlay stored per photo as an artifact; the evidence names the context that raised it.
 * ``damage.part_swapped_suspected`` (MEDIUM): a part in a reinspection photo that verifies against none of
   the survey/assessment close-ups of the same part name (all comparisons decided, best same-part score
   below ``same_part.DIFFERENT_MAX``), with the side-by-side evidence of the best candidate.
@@ -56,6 +58,13 @@ CROP_SIDE = 256
 PART_ALIASES = {"dickey": "trunk", "boot": "trunk", "tailgate": "trunk", "hood": "bonnet", "front bumper": "bumper",
                 "rear bumper": "bumper", "headlight": "light", "taillight": "light", "lamp": "light",
                 "wing": "fender", "windscreen": "windshield"}
+
+
+KEYING_PARTS = frozenset({"door", "fender", "quarter panel", "rear quarter", "side"})
+"""Side panels at hand height: where keys, coins and cards are drawn along a car. A hand-made-looking scratch
+there, on a claim that reports an accident with nobody else involved, is the 虚报划痕 pattern; on a bumper or
+a corner (where contacts happen) it is only the score."""
+ACCIDENT_LOSSES = frozenset({"", "collision", "scratch"})
 
 
 def _short(pid: str) -> str:
@@ -207,19 +216,27 @@ class DamageForensicsCheck(Check):
                 drivers = ", ".join(f"{t['feature']} {t['value']:.3g} ({t['contribution']:+.1f})"
                                     for t in sc.get("top_features", [])[:3])
                 where = reg.get("part") or ("the marked region" if reg.get("box") else "the photo")
+                keyed_place = (norm_part(reg.get("part")) in KEYING_PARTS and not has_third
+                               and loss in ACCIDENT_LOSSES)
+                context = []
+                if scratch_only:
+                    context.append(" the claim reports a scratch-only loss with no third party")
+                if keyed_place:
+                    context.append(f" {where} is a side panel at hand height, where keyed scratches are made, and "
+                                   "no other vehicle is involved")
                 findings.append(Finding(
                     code="damage.artificial_scratch_suspected",
-                    severity=Severity.MEDIUM if scratch_only else Severity.LOW,
+                    severity=Severity.MEDIUM if scratch_only or keyed_place else Severity.LOW,
                     message=(f"The scratches on {where} look hand-made rather than from one contact (score "
                              f"{sc['score']:.2f} >= {sc.get('threshold', S.THRESHOLD):.2f}); driven by {drivers}"
-                             + ("; the claim reports a scratch-only loss with no third party." if scratch_only else ".")),
+                             + (";" + ";".join(context) + "." if context else ".")),
                     photo_id=p.info.photo_id,
                     evidence={"rule": "logistic stroke-field score >= threshold (scratch-like region)",
                               "threshold": sc.get("threshold", S.THRESHOLD), "score": sc["score"],
                               "features": sc.get("features"), "top_features": sc.get("top_features"),
                               "box": reg.get("box"), "part": reg.get("part"), "region_source": reg.get("source"),
                               "loss_type": loss or None, "third_party": has_third,
-                              "severity_raised": scratch_only},
+                              "keying_location": keyed_place, "severity_raised": scratch_only or keyed_place},
                     evidence_images=images))
         findings.extend(self._swaps(ctx))
         return findings

@@ -222,6 +222,14 @@ def test_check_findings_with_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
                         load_artifact=ctx.load_artifact, load_thumbnail=ctx.load_thumbnail)
     low = [f for f in check.assess_claim(ctx2) if f.code == "damage.artificial_scratch_suspected"]
     assert low and all(f.severity == Severity.LOW for f in low)
+    # location on the car: a door (hand height) on a collision claim with nobody else involved -> MEDIUM;
+    # the same with a third party stays LOW
+    ctx3 = ClaimContext(claim={"claim_id": "C1", "loss_type": "collision", "third_party": None}, photos=analyses,
+                        index=None, load_artifact=ctx.load_artifact, load_thumbnail=ctx.load_thumbnail)  # type: ignore[arg-type]
+    door = [f for f in check.assess_claim(ctx3) if f.code == "damage.artificial_scratch_suspected" and f.photo_id == "s1"]
+    assert door and door[0].severity == Severity.MEDIUM and door[0].evidence["keying_location"] is True
+    assert "hand height" in door[0].message
+    assert all(not f.evidence["keying_location"] for f in low)
     for f in per_photo_findings:
         assert f.code == "damage.part_age_mismatch" and f.evidence_images
     # the swapped door's score inside the inconclusive band: an INFO finding with the evidence, no swap flag
