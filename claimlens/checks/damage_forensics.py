@@ -292,6 +292,10 @@ class DamageForensicsCheck(Check):
                 images[f"part_swap_{_short(ep.info.photo_id)}_{_short(lp.info.photo_id)}.jpg"] = SP.evidence_image(
                     ca, cb, res, f"{ep.info.stage} {_short(ep.info.photo_id)}", f"reinspection {_short(lp.info.photo_id)}",
                     feats=(fe, fl))
+            evidence = {"threshold": SP.SAME_THRESHOLD, "different_below": SP.DIFFERENT_MAX, "part": lreg["part"],
+                        "reinspection_box": lreg.get("box"),
+                        "best_match": {"photo_id": ep.info.photo_id, "stage": ep.info.stage, "box": ereg.get("box")}
+                        | res.to_json()}
             if res.same is None:  # inconclusive: no verdict, the evidence for a person to look at
                 out.append(Finding(
                     code="damage.part_identity_inconclusive", severity=Severity.INFO,
@@ -299,12 +303,7 @@ class DamageForensicsCheck(Check):
                              f"verified either way against the {len(results)} earlier close-up(s) (best same-part "
                              f"score {res.same_score:.2f}, between {SP.DIFFERENT_MAX} and {SP.SAME_THRESHOLD}; "
                              f"{res.inliers} matching marks): compare the two crops by eye."),
-                    photo_id=lp.info.photo_id,
-                    evidence={"threshold": SP.SAME_THRESHOLD, "different_below": SP.DIFFERENT_MAX,
-                              "part": lreg["part"], "reinspection_box": lreg.get("box"),
-                              "best_match": {"photo_id": ep.info.photo_id, "stage": ep.info.stage,
-                                             "box": ereg.get("box")} | res.to_json()},
-                    evidence_images=images))
+                    photo_id=lp.info.photo_id, evidence=evidence, evidence_images=images))
                 continue
             out.append(Finding(
                 code="damage.part_swapped_suspected", severity=Severity.MEDIUM,
@@ -317,9 +316,7 @@ class DamageForensicsCheck(Check):
                                   "homography; best score over survey/assessment regions of the same part name "
                                   "< different_below, all comparisons decided (enough keypoints); scores between "
                                   "that and the same-part threshold are inconclusive and not flagged",
-                          "threshold": SP.SAME_THRESHOLD, "different_below": SP.DIFFERENT_MAX, "part": lreg["part"], "reinspection_box": lreg.get("box"),
-                          "best_match": {"photo_id": ep.info.photo_id, "stage": ep.info.stage, "box": ereg.get("box")}
-                          | res.to_json(),
+                          **evidence,
                           "compared": [{"photo_id": r[1].info.photo_id, "same_score": round(r[0].same_score, 4),
                                         "inliers": r[0].inliers} for r in results]},
                 evidence_images=images))
