@@ -18,7 +18,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-TEST_DB = "claimlens_test"
+# CLAIMLENS_TEST_LANE=N (N > 0) gives a test run a database and broker databases of its own, so that two
+# runs on one machine (two developers' sessions, a helper beside the main run) do not reset each other's state.
+TEST_LANE = int(os.environ.get("CLAIMLENS_TEST_LANE", "0"))
+TEST_DB = "claimlens_test" if TEST_LANE == 0 else f"claimlens_test_lane{TEST_LANE}"
 
 
 def shared_data(*parts: str) -> Path:

@@ -24,4 +24,6 @@ def upgrade(url: str | None = None) -> None:
     u = url or get_settings().effective_database_url
     if u.startswith("sqlite:///"):
         Path(u.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(u), "head")
+    # "heads": revisions written side by side (one branch per feature off the same parent) all apply; a merge
+    # revision joins them again, and "heads" is then the same as "head".
+    command.upgrade(alembic_config(u), "heads")

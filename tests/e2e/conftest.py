@@ -15,10 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TEST_LANE
 
 ADMIN_KEY = "clk_test_admin_" + os.urandom(8).hex()
 WEBHOOK_SECRET = "whsec_" + os.urandom(8).hex()
+BROKER_DB = 2 + 2 * TEST_LANE  # Redis has 16 databases: lanes 0-6
 
 
 def free_port() -> int:
@@ -76,14 +77,14 @@ def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
            "CLAIMLENS_WEBHOOK_SECRET": WEBHOOK_SECRET,
            # test broker DBs are flushed per session; a short visibility timeout so the kill -9 test sees
            # redelivery in seconds (production keeps it above the longest task: see docs)
-           "CLAIMLENS_BROKER_URL": "redis://127.0.0.1:6390/2",
-           "CLAIMLENS_RESULT_BACKEND": "redis://127.0.0.1:6390/3",
+           "CLAIMLENS_BROKER_URL": f"redis://127.0.0.1:6390/{BROKER_DB}",
+           "CLAIMLENS_RESULT_BACKEND": f"redis://127.0.0.1:6390/{BROKER_DB + 1}",
            "CLAIMLENS_VISIBILITY_TIMEOUT_SECONDS": "15",
            "CLAIMLENS_TASK_TIME_LIMIT_SECONDS": "120",
            "CLAIMLENS_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
            "CLAIMLENS_MAX_PIXELS": "40000000",
            "PYTHONPATH": str(REPO)}
-    for db in (2, 3):
+    for db in (BROKER_DB, BROKER_DB + 1):
         redis.Redis(host="127.0.0.1", port=6390, db=db).flushdb()
     log_dir = tmp_path_factory.mktemp("stack-logs")
     port = free_port()

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from claimlens.core.db import NAMING
 from claimlens.core.hamming_index import HammingIndex, hamming, make_table
+from tests.conftest import TEST_DB
 
 pytestmark = pytest.mark.integration
 
 URL = os.environ.get("CLAIMLENS_TEST_DATABASE_URL",
-                     "postgresql+psycopg://claimlens:claimlens@127.0.0.1:5432/claimlens_test")
+                     f"postgresql+psycopg://claimlens:claimlens@127.0.0.1:5432/{TEST_DB}")
 KIND = "phash64"
 
 
