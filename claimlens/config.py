@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRETS = {"changethis", "claimlens-dev-secret"}
 
@@ -31,6 +32,56 @@ class TimelineSettings(BaseModel):
     max_gps_distance_km: float = 50.0
     # time zone assumed for EXIF times without an offset
     default_timezone: str = "Asia/Shanghai"
+
+
+class UiSettings(BaseModel):
+    """The investigator's workbench under /ui (docs/workbench.md)."""
+
+    # sessions end after this long without a request, and this long after sign-in whatever happens
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # lifetime of the presigned GET URLs the pages use for photos and evidence images
+    view_url_expiry_seconds: int = 300
+    # embedded mode (`claimlens ui`): every visitor is the local investigator; only ever bound to 127.0.0.1
+    local_user: bool = False
+    # signs app-served object URLs (local store); default: derived from the S3 secret and the database URL
+    url_signing_secret: SecretStr | None = None
+
+
+class GroupLimits(BaseModel):
+    """Limits of one route group, in the ``limits`` notation: ``"100/second;3000/minute"`` (all must hold)."""
+
+    per_key: str
+    per_address: str
+
+
+class RateLimitSettings(BaseModel):
+    """Request rate limits per API key and per client address, counted in Redis (claimlens/api/ratelimit.py).
+
+    Moving windows, so a burst is counted the same wherever it falls. Defaults: a burst of 200 requests
+    in one second from one key trips every group; one address may carry several keys (a NAT, a gateway),
+    so its limits are higher. Health, readiness and /metrics are never limited.
+    """
+
+    enabled: bool = True
+    # a Redis URL; default: the broker's Redis (keys are prefixed LIMITS:, apart from Celery's)
+    storage_url: str | None = None
+    # when Redis cannot be reached: True serves the request (logged warning), False answers 503
+    fail_open: bool = True
+    uploads: GroupLimits = GroupLimits(per_key="50/second;1500/minute", per_address="150/second;4000/minute")
+    reads: GroupLimits = GroupLimits(per_key="100/second;3000/minute", per_address="300/second;9000/minute")
+    writes: GroupLimits = GroupLimits(per_key="50/second;1500/minute", per_address="150/second;4000/minute")
+    admin: GroupLimits = GroupLimits(per_key="10/second;200/minute", per_address="30/second;600/minute")
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus metrics (claimlens/ops/metrics.py, docs/services.md "Operations")."""
+
+    # /metrics on the API answers `Authorization: Bearer <token>` (or an admin X-API-Key); unset: admin key only
+    token: SecretStr | None = None
+    # the Celery worker's own exporter (main process, aggregating its prefork children); 0 turns it off
+    worker_port: int = 9808
+    worker_host: str = "127.0.0.1"
 
 
 class Settings(BaseSettings):
@@ -64,10 +115,29 @@ class Settings(BaseSettings):
     bootstrap_admin_key: SecretStr | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     webhook_timeout_seconds: float = 10.0
+    webhook_connect_timeout_seconds: float = 3.0
+    # at most this much of a webhook receiver's answer is read (the body is not used)
+    webhook_max_response_bytes: int = 64 * 1024
+    # hosts that may receive webhooks although they resolve to loopback/private/link-local addresses:
+    # comma-separated names as written in the URL, IP literals or CIDR networks (claimlens/core/webhooks.py)
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # signs webhook bodies (header X-Claimlens-Signature: sha256=<hex HMAC>) when set
     webhook_secret: SecretStr | None = None
 
     timeline: TimelineSettings = Field(default_factory=TimelineSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    # API and worker logs: "json" (one object per line, with request_id / task fields) or "text"
+    log_format: str = "json"
+    log_level: str = "INFO"
+    ui: UiSettings = Field(default_factory=UiSettings)
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _reject_dev_secrets_in_production(self) -> Settings:

@@ -23,6 +23,7 @@ from claimlens.core.db import session_scope
 from claimlens.core.models import Claim
 from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, assess_claim, record_photo_failure
 from claimlens.core.storage import StorageUnavailable, make_store
+from claimlens.core.webhooks import WebhookNotAllowed, post_webhook
 from claimlens.workers.celery_app import app
 
 logger = get_task_logger(__name__)
@@ -125,6 +126,16 @@ def deliver_webhook(self: Task, claim_id: str, revision: int) -> int:
     if settings.webhook_secret:
         mac = hmac.new(settings.webhook_secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
         headers["X-Claimlens-Signature"] = f"sha256={mac}"
-    resp = httpx.post(url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds)
+    try:
+        resp = post_webhook(url, body, headers, settings)
+    except WebhookNotAllowed as exc:
+        # checked at the API too; this catches a DNS answer that changed since, or a URL stored before the
+        # check existed. Not retried: the address will not become safe by waiting.
+        logger.warning("webhook of claim %s revision %s refused: %s", claim_id, revision, exc)
+        return 0
+    if resp.is_redirect:
+        logger.warning("webhook of claim %s revision %s answered %s; redirects are not followed",
+                       claim_id, revision, resp.status_code)
+        return resp.status_code
     resp.raise_for_status()
     return resp.status_code

@@ -57,6 +57,17 @@ class Stack:
             pass
         proc.wait(timeout=30)
 
+    def wait_log(self, text: str, timeout: float = 60) -> str:
+        """The first worker log line containing ``text`` (waits for it; the workers log what they refuse)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for path in sorted(self.log_dir.glob("worker-*.log")):
+                for line in path.read_text(errors="replace").splitlines():
+                    if text in line:
+                        return line
+            time.sleep(0.3)
+        raise AssertionError(f"no worker log line with {text!r} after {timeout}s; logs in {self.log_dir}")
+
     def wait_final(self, claim_id: str, key: str = ADMIN_KEY, timeout: float = 180) -> dict:
         deadline = time.monotonic() + timeout
         with self.client(key) as c:
@@ -75,6 +86,8 @@ def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     env = {**os.environ, **services,
            "CLAIMLENS_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
            "CLAIMLENS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           # the test receivers listen on loopback: allowed by name, everything else internal stays refused
+           "CLAIMLENS_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
            # test broker DBs are flushed per session; a short visibility timeout so the kill -9 test sees
            # redelivery in seconds (production keeps it above the longest task: see docs)
            "CLAIMLENS_BROKER_URL": f"redis://127.0.0.1:6390/{BROKER_DB}",

@@ -11,15 +11,18 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from claimlens.api.deps import PrincipalDep, RuntimeDep
+from claimlens.api.deps import AuditDep, PrincipalDep, RuntimeDep
 from claimlens.api.errors import ApiError
 from claimlens.core import layout
+from claimlens.core.audit import AuditContext, record
 from claimlens.core.auth import Principal
 from claimlens.core.claims import submit_claim, upsert_claim
 from claimlens.core.db import session_scope
+from claimlens.core.decisions import claim_decisions, current_by_key, decision_json
 from claimlens.core.models import Claim, Photo
 from claimlens.core.schemas import ClaimFields, ClaimUpdate, validate_claim_id
 from claimlens.core.storage import ObjectNotFound
+from claimlens.core.webhooks import WebhookNotAllowed, check_webhook_url
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 log = logging.getLogger("claimlens.api")
@@ -42,6 +45,18 @@ def checked_claim_id(claim_id: str) -> str:
         return validate_claim_id(claim_id)
     except ValueError as exc:
         raise ApiError(422, "invalid_claim_id", str(exc)) from exc
+
+
+def checked_webhook_url(url: str | None, rt: Any) -> str | None:
+    """The webhook URL if it may receive webhooks (public address, or allow-listed host; https in
+    production); 422 ``webhook_url_not_allowed`` otherwise. The worker checks again at delivery."""
+    if url is None:
+        return None
+    try:
+        check_webhook_url(url, rt.settings)
+    except WebhookNotAllowed as exc:
+        raise ApiError(422, "webhook_url_not_allowed", str(exc)) from exc
+    return url
 
 
 def load_claim(s: Any, principal: Principal, claim_id: str, *, write: bool = False) -> Claim:
@@ -72,7 +87,7 @@ def put_claim(claim_id: str, body: ClaimUpdate, principal: PrincipalDep, rt: Run
         raise ApiError(403, "forbidden", f"role {principal.role} cannot create or modify claims")
     claim_id = checked_claim_id(claim_id)
     sent = body.model_dump(exclude_unset=True, mode="json")
-    webhook = sent.pop("webhook_url", None)
+    webhook = checked_webhook_url(sent.pop("webhook_url", None), rt)
     with session_scope(rt.db_url) as s:
         existing = s.get(Claim, claim_id)
         if existing is not None:
@@ -96,10 +111,12 @@ def _write_claim_record(rt: Any, claim_id: str, fields: dict[str, Any]) -> None:
 
 
 @router.get("/{claim_id}", response_model=ClaimPublic)
-def read_claim(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> ClaimPublic:
+def read_claim(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> ClaimPublic:
     """The claim record with its analysis status and photo counts."""
     with session_scope(rt.db_url) as s:
-        return _public(s, load_claim(s, principal, claim_id))
+        claim = load_claim(s, principal, claim_id)
+        record(s, audit, "read_claim", claim_id=claim.id)
+        return _public(s, claim)
 
 
 class SubmitBody(BaseModel):
@@ -121,7 +138,8 @@ def submit(claim_id: str, principal: PrincipalDep, rt: RuntimeDep,
 
     with session_scope(rt.db_url) as s:
         load_claim(s, principal, claim_id, write=True)
-    revision, photo_ids = submit_claim(rt, claim_id, webhook_url=body.webhook_url if body else None)
+    webhook = checked_webhook_url(body.webhook_url if body else None, rt)
+    revision, photo_ids = submit_claim(rt, claim_id, webhook_url=webhook)
     dispatch_claim(claim_id, revision, photo_ids)
     return SubmitPublic(claim_id=claim_id, revision=revision, status="analysing", photos=len(photo_ids))
 
@@ -148,24 +166,36 @@ def read_status(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Statu
                         score=claim.score, photos=pub.photos)
 
 
-def _report_bytes(rt: Any, principal: Principal, claim_id: str, key: str) -> bytes:
+def _report_bytes(rt: Any, principal: Principal, claim_id: str, key: str, audit: AuditContext) -> bytes:
     with session_scope(rt.db_url) as s:
         load_claim(s, principal, claim_id)
     try:
-        return rt.store.get(key)
+        data = rt.store.get(key)
     except ObjectNotFound as exc:
         raise ApiError(404, "no_report", "no report yet: submit the claim and wait for status final") from exc
+    with session_scope(rt.db_url) as s:
+        record(s, audit, "read_report", claim_id=checked_claim_id(claim_id), target=key)
+    return data
 
 
 @router.get("/{claim_id}/report")
-def read_report(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Response:
-    """The latest final claim report (JSON, schema_version 1.0)."""
-    data = _report_bytes(rt, principal, claim_id, layout.report_json_key(checked_claim_id(claim_id)))
-    return Response(data, media_type="application/json")
+def read_report(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> Response:
+    """The latest final claim report (JSON, schema_version 1.0), with the investigators' decisions so far
+    (``decisions``: the current one per finding key and the claim outcome, and the full history)."""
+    claim_id = checked_claim_id(claim_id)
+    report = json.loads(_report_bytes(rt, principal, claim_id, layout.report_json_key(claim_id), audit))
+    with session_scope(rt.db_url) as s:
+        history = claim_decisions(s, claim_id)
+        current = current_by_key(history)
+        report["decisions"] = {
+            "outcome": decision_json(current[""]) if "" in current else None,
+            "findings": {k: decision_json(d) for k, d in current.items() if k},
+            "history": [decision_json(d) for d in history]}
+    return Response(json.dumps(report, ensure_ascii=False, default=str), media_type="application/json")
 
 
 @router.get("/{claim_id}/report.html")
-def read_report_html(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Response:
+def read_report_html(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> Response:
     """The investigator's self-contained HTML report."""
-    data = _report_bytes(rt, principal, claim_id, layout.report_html_key(checked_claim_id(claim_id)))
+    data = _report_bytes(rt, principal, claim_id, layout.report_html_key(checked_claim_id(claim_id)), audit)
     return Response(data, media_type="text/html; charset=utf-8")
