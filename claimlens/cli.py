@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from datetime import timedelta
 from pathlib import Path
+
+_DURATION = re.compile(r"^(\d+)([smhdw]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` or plain seconds."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90d, 12h, 30m, 3600)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 def _parse_options(pairs: list[str]) -> dict[str, str]:
@@ -35,10 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     p_db = sub.add_parser("db", help="database migrations")
     p_db.add_argument("action", choices=["upgrade"])
 
-    p_keys = sub.add_parser("keys", help="API keys")
-    p_keys.add_argument("action", choices=["create"])
-    p_keys.add_argument("--role", required=True, choices=["adjuster", "investigator", "admin"])
-    p_keys.add_argument("--name", required=True)
+    p_keys = sub.add_parser("keys", help="API keys: create, list, rotate, revoke (docs/services.md)")
+    p_keys.add_argument("action", choices=["create", "list", "rotate", "revoke"])
+    p_keys.add_argument("--name", help="the key's name (create, rotate, revoke)")
+    p_keys.add_argument("--role", choices=["adjuster", "investigator", "admin"], help="create: the key's role")
+    p_keys.add_argument("--expires-in", type=parse_duration, default=None,
+                        help="create, rotate: the key stops working after this long (90d, 12h, ...); "
+                             "rotate without it keeps the key's expiry")
+    p_keys.add_argument("--grace", type=parse_duration, default=timedelta(hours=24),
+                        help="rotate: how long the old key keeps working (default 24h; 0 stops it now)")
 
     args = parser.parse_args(argv)
     if args.command == "bench":
@@ -57,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         upgrade()
         return 0
     if args.command == "keys":
-        from claimlens.core.auth import create_key_command
+        from claimlens.core.auth import keys_command
 
-        return create_key_command(role=args.role, name=args.name)
+        return keys_command(args.action, name=args.name, role=args.role, expires_in=args.expires_in,
+                            grace=args.grace)
     return 2
 
 

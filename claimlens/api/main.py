@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
 from claimlens import __version__
 from claimlens.api.deps import get_runtime
@@ -25,11 +24,11 @@ log = logging.getLogger("claimlens.api")
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     if settings.bootstrap_admin_key:
-        try:
-            with session_scope(settings.effective_database_url) as s:
-                ensure_bootstrap_admin(s, settings.bootstrap_admin_key.get_secret_value())
-        except IntegrityError:
-            pass  # another API worker process registered it at the same moment
+        # one upsert: API worker processes starting together all succeed; a changed key replaces the old
+        # one (which stops working); a key already registered under another name stops the start (ValueError)
+        with session_scope(settings.effective_database_url) as s:
+            outcome = ensure_bootstrap_admin(s, settings.bootstrap_admin_key.get_secret_value())
+        log.info("bootstrap admin key: %s", outcome)
     yield
 
 

@@ -109,6 +109,12 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # None: never
+    # written at most once a minute per key (claimlens.core.auth.LAST_USED_RESOLUTION)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # rotation: the replaced key keeps working until previous_expires_at (the grace period), then never again
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ClaimLink(Base):
