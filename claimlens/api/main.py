@@ -12,7 +12,8 @@ from sqlalchemy import text
 from claimlens import __version__
 from claimlens.api.deps import get_runtime
 from claimlens.api.errors import install_error_handlers
-from claimlens.api.routes import claims, keys, photos
+from claimlens.api.request_ids import RequestIdMiddleware
+from claimlens.api.routes import audit, claims, decisions, keys, objects, photos, queue
 from claimlens.config import get_settings
 from claimlens.core.auth import ensure_bootstrap_admin
 from claimlens.core.db import session_scope
@@ -38,7 +39,11 @@ def create_app() -> FastAPI:
                   description="Photo-evidence verification for auto-insurance claims.")
     install_error_handlers(app)
     v1 = APIRouter(prefix="/v1")
+    v1.include_router(queue.router)  # before claims: GET /v1/claims lists, /v1/claims/{id} reads one
     v1.include_router(claims.router)
+    v1.include_router(decisions.router)
+    v1.include_router(objects.router)
+    v1.include_router(audit.router)
     v1.include_router(photos.router)
     v1.include_router(keys.router)
 
@@ -50,6 +55,7 @@ def create_app() -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(v1)
+    app.add_middleware(RequestIdMiddleware)
     return app
 
 

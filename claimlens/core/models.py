@@ -130,3 +130,78 @@ class ClaimLink(Base):
     reason: Mapped[str] = mapped_column(String(96))  # the finding code that created it
     source_claim: Mapped[str] = mapped_column(String(64), index=True)  # whose assessment wrote it
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Decision(Base):
+    """An investigator's decision, never edited: the latest row per (claim, finding_key) is the current one.
+
+    ``kind`` 'finding': confirm / dismiss / escalate one finding (code and severity copied in, because findings
+    are rebuilt on each report revision while decisions must keep counting in the precision table);
+    'outcome': the claim's outcome (cleared, referred_siu, fraud_confirmed), finding_key ''.
+    """
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_claim_key", "claim_id", "finding_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    claim_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # finding | outcome
+    finding_key: Mapped[str] = mapped_column(String(64))  # '' for outcomes
+    code: Mapped[str | None] = mapped_column(String(96))
+    check: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[int | None] = mapped_column(Integer)
+    photo_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    principal: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ClaimOutcome(Base):
+    """The current outcome of a claim (the latest 'outcome' decision), kept as a row so the queue can filter
+    on the decision state with one indexed lookup; the history stays in ``decisions``."""
+
+    __tablename__ = "claim_outcomes"
+
+    claim_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(32), index=True)
+    principal: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only audit trail (who read which claim, report or photo; decisions; key changes). The migration
+    adds triggers that refuse UPDATE and DELETE on this table."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_claim_at", "claim_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    principal: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    claim_id: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(512))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(8))  # api | ui
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class UiSession(Base):
+    """A workbench sign-in: the cookie holds a random token, the table its sha256 (like API keys), the CSRF
+    token of the session, and the times that decide idle and absolute expiry. Revoked on sign-out or when the
+    API key it came from is revoked."""
+
+    __tablename__ = "ui_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    api_key_id: Mapped[int | None] = mapped_column(Integer)  # None for the embedded local user
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

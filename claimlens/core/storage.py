@@ -187,6 +187,11 @@ class S3Store:
         return self._call(self.client.presigned_put_object, bucket_name=self.bucket, object_name=key,
                           expires=timedelta(seconds=expires_seconds))
 
+    def presigned_get_url(self, key: str, expires_seconds: int) -> str:
+        """A GET URL for exactly this object, valid ``expires_seconds`` (the workbench's images)."""
+        return self._call(self.client.presigned_get_object, bucket_name=self.bucket, object_name=key,
+                          expires=timedelta(seconds=expires_seconds))
+
 
 def make_store(settings: Settings) -> ObjectStore:
     if settings.storage_backend == "s3":

@@ -11,12 +11,14 @@ from fastapi import APIRouter, Body, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from claimlens.api.deps import PrincipalDep, RuntimeDep
+from claimlens.api.deps import AuditDep, PrincipalDep, RuntimeDep
 from claimlens.api.errors import ApiError
 from claimlens.core import layout
+from claimlens.core.audit import AuditContext, record
 from claimlens.core.auth import Principal
 from claimlens.core.claims import submit_claim, upsert_claim
 from claimlens.core.db import session_scope
+from claimlens.core.decisions import claim_decisions, current_by_key, decision_json, finding_key
 from claimlens.core.models import Claim, Photo
 from claimlens.core.schemas import ClaimFields, ClaimUpdate, validate_claim_id
 from claimlens.core.storage import ObjectNotFound
@@ -109,10 +111,12 @@ def _write_claim_record(rt: Any, claim_id: str, fields: dict[str, Any]) -> None:
 
 
 @router.get("/{claim_id}", response_model=ClaimPublic)
-def read_claim(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> ClaimPublic:
+def read_claim(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> ClaimPublic:
     """The claim record with its analysis status and photo counts."""
     with session_scope(rt.db_url) as s:
-        return _public(s, load_claim(s, principal, claim_id))
+        claim = load_claim(s, principal, claim_id)
+        record(s, audit, "read_claim", claim_id=claim.id)
+        return _public(s, claim)
 
 
 class SubmitBody(BaseModel):
@@ -162,24 +166,39 @@ def read_status(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Statu
                         score=claim.score, photos=pub.photos)
 
 
-def _report_bytes(rt: Any, principal: Principal, claim_id: str, key: str) -> bytes:
+def _report_bytes(rt: Any, principal: Principal, claim_id: str, key: str, audit: AuditContext) -> bytes:
     with session_scope(rt.db_url) as s:
         load_claim(s, principal, claim_id)
     try:
-        return rt.store.get(key)
+        data = rt.store.get(key)
     except ObjectNotFound as exc:
         raise ApiError(404, "no_report", "no report yet: submit the claim and wait for status final") from exc
+    with session_scope(rt.db_url) as s:
+        record(s, audit, "read_report", claim_id=checked_claim_id(claim_id), target=key)
+    return data
 
 
 @router.get("/{claim_id}/report")
-def read_report(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Response:
-    """The latest final claim report (JSON, schema_version 1.0)."""
-    data = _report_bytes(rt, principal, claim_id, layout.report_json_key(checked_claim_id(claim_id)))
-    return Response(data, media_type="application/json")
+def read_report(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> Response:
+    """The latest final claim report (JSON, schema_version 1.0), with the investigators' decisions so far
+    (``decisions``: the current one per finding key and the claim outcome, and the full history)."""
+    claim_id = checked_claim_id(claim_id)
+    report = json.loads(_report_bytes(rt, principal, claim_id, layout.report_json_key(claim_id), audit))
+    for f in report.get("findings", []):
+        f["finding_key"] = finding_key(check=f["check"], code=f["code"], photo_id=f.get("photo_id"),
+                                       evidence=f.get("evidence"))
+    with session_scope(rt.db_url) as s:
+        history = claim_decisions(s, claim_id)
+        current = current_by_key(history)
+        report["decisions"] = {
+            "outcome": decision_json(current[""]) if "" in current else None,
+            "findings": {k: decision_json(d) for k, d in current.items() if k},
+            "history": [decision_json(d) for d in history]}
+    return Response(json.dumps(report, ensure_ascii=False, default=str), media_type="application/json")
 
 
 @router.get("/{claim_id}/report.html")
-def read_report_html(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> Response:
+def read_report_html(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> Response:
     """The investigator's self-contained HTML report."""
-    data = _report_bytes(rt, principal, claim_id, layout.report_html_key(checked_claim_id(claim_id)))
+    data = _report_bytes(rt, principal, claim_id, layout.report_html_key(checked_claim_id(claim_id)), audit)
     return Response(data, media_type="text/html; charset=utf-8")

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from claimlens.api.deps import PrincipalDep, RuntimeDep
+from claimlens.api.deps import AuditDep, PrincipalDep, RuntimeDep
 from claimlens.api.errors import ApiError
+from claimlens.core.audit import record
 from claimlens.core.auth import (
     DEFAULT_ROTATION_GRACE,
     KeyError_,
@@ -25,6 +26,7 @@ from claimlens.core.auth import (
 )
 from claimlens.core.db import session_scope
 from claimlens.core.models import ApiKey
+from claimlens.core.sessions import revoke_for_key
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -104,7 +106,7 @@ def rotate_api_key(name: str, body: KeyRotate, principal: PrincipalDep, rt: Runt
 
 
 @router.post("", response_model=KeyCreated, status_code=201)
-def create_api_key(body: KeyCreate, principal: PrincipalDep, rt: RuntimeDep) -> KeyCreated:
+def create_api_key(body: KeyCreate, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> KeyCreated:
     """Create a key for a user or system; the plaintext key is returned only here."""
     if principal.role != "admin":
         raise ApiError(403, "forbidden", "only admins manage keys")
@@ -113,14 +115,15 @@ def create_api_key(body: KeyCreate, principal: PrincipalDep, rt: RuntimeDep) -> 
             key = create_key(s, name=body.name, role=body.role, expires_in=_seconds(body.expires_in_seconds),
                              actor=principal.name)
             expires_at = aware(s.scalars(select(ApiKey.expires_at).where(ApiKey.name == body.name)).one())
+            record(s, audit, "key_created", target=body.name, role=body.role)
     except IntegrityError as exc:
         raise ApiError(409, "conflict", f"a key named {body.name} exists") from exc
     return KeyCreated(name=body.name, role=body.role, key=key, expires_at=expires_at)
 
 
 @router.delete("/{name}", status_code=204)
-def revoke_api_key(name: str, principal: PrincipalDep, rt: RuntimeDep) -> None:
-    """Revoke a key by name."""
+def revoke_api_key(name: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> None:
+    """Revoke a key by name; the workbench sessions signed in with it end too."""
     if principal.role != "admin":
         raise ApiError(403, "forbidden", "only admins manage keys")
     with session_scope(rt.db_url) as s:
@@ -128,3 +131,5 @@ def revoke_api_key(name: str, principal: PrincipalDep, rt: RuntimeDep) -> None:
         if row is None:
             raise ApiError(404, "not_found", f"no key named {name}")
         revoke_key(s, name, actor=principal.name)
+        revoke_for_key(s, row.id)
+        record(s, audit, "key_revoked", target=name)

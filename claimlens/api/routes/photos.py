@@ -12,9 +12,10 @@ from kombu.exceptions import OperationalError as BrokerError
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from claimlens.api.deps import PrincipalDep, RuntimeDep
+from claimlens.api.deps import AuditDep, PrincipalDep, RuntimeDep
 from claimlens.api.errors import ApiError
 from claimlens.api.routes.claims import load_claim
+from claimlens.core.audit import record
 from claimlens.core.claims import StoredPhoto, commit_upload, create_presigned_upload, store_photo
 from claimlens.core.db import session_scope
 from claimlens.core.models import Photo
@@ -127,10 +128,11 @@ def commit_photo(claim_id: str, photo_id: str, principal: PrincipalDep, rt: Runt
 
 
 @router.get("/photos", response_model=list[PhotoDetail])
-def list_photos(claim_id: str, principal: PrincipalDep, rt: RuntimeDep) -> list[PhotoDetail]:
+def list_photos(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> list[PhotoDetail]:
     """The claim's photos with their analysis status."""
     with session_scope(rt.db_url) as s:
         claim = load_claim(s, principal, claim_id)
+        record(s, audit, "read_claim", claim_id=claim.id, target="photos")
         rows = s.scalars(select(Photo).where(Photo.claim_id == claim.id).order_by(Photo.created_at)).all()
         return [PhotoDetail(photo_id=p.id, stage=p.stage, role=p.role, filename=p.filename, status=p.status,
                             error=p.error, sha256=p.sha256, size_bytes=p.size_bytes, uploaded_at=p.uploaded_at,
