@@ -33,6 +33,7 @@ from claimlens.checks.registry import all_checks, check_versions, pipeline_signa
 from claimlens.config import Settings
 from claimlens.core import layout
 from claimlens.core.db import session_scope
+from claimlens.core.findings import group_findings
 from claimlens.core.index import SqlCrossClaimIndex, replace_photo_index
 from claimlens.core.models import Claim, ClaimLink, FindingRow, Photo, utcnow
 from claimlens.core.storage import ObjectNotFound, ObjectStore
@@ -42,6 +43,7 @@ from claimlens.vision.errors import UnreadableImageError
 log = logging.getLogger("claimlens.pipeline")
 
 SCHEMA_VERSION = "1.0"
+"""Of the per-photo analysis.json; the report's is claimlens.core.report.REPORT_SCHEMA_VERSION."""
 
 
 class PhotosPending(RuntimeError):
@@ -222,18 +224,6 @@ def _finding_json(r: FindingRow) -> dict[str, Any]:
             "evidence": r.evidence, "evidence_images": r.evidence_keys}
 
 
-SEVERITY_WEIGHT = {Severity.INFO: 0.0, Severity.LOW: 0.1, Severity.MEDIUM: 0.3, Severity.HIGH: 0.6}
-
-
-def claim_score(severities: list[Severity]) -> int:
-    """0-100: the chance-like combination 1 - prod(1 - w) of the finding weights (HIGH .6, MEDIUM .3,
-    LOW .1, INFO 0). One HIGH gives 60, two give 84; many LOW flags alone stay low."""
-    p = 1.0
-    for sev in severities:
-        p *= 1.0 - SEVERITY_WEIGHT[sev]
-    return round(100 * (1.0 - p))
-
-
 def pending_photos(s: Session, claim_id: str, signature: str) -> list[str]:
     rows = s.execute(select(Photo.id, Photo.status, Photo.analysis_version)
                      .where(Photo.claim_id == claim_id)).all()
@@ -280,9 +270,10 @@ def assess_claim(rt: Runtime, claim_id: str, revision: int) -> str:
         all_rows = list(photo_rows) + new_rows
         _replace_links(s, claim_id, new_rows)
         group = claim_group(s, claim_id)
-        score = claim_score([Severity(r.severity) for r in all_rows])
-        report = build_report(claim=claim, photos=photos, findings=[_finding_json(r) for r in all_rows],
-                              score=score, revision=revision, producer=_producer(rt), group=group)
+        grouped = group_findings([_finding_json(r) for r in all_rows], claim_id)  # one group per fact
+        score = grouped.score
+        report = build_report(claim=claim, photos=photos, grouped=grouped, revision=revision,
+                              producer=_producer(rt), group=group)
         html = render_html(report, load=lambda key: _load_optional(rt, key))
         # Objects first, then the DB commit that declares the report final. Each PUT is atomic, and the
         # JSON goes last so a reader never sees a JSON report that points at missing evidence.

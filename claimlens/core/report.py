@@ -16,19 +16,23 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from claimlens.core import layout
+from claimlens.core.findings import HALF_POINTS, REPEAT_DECAY, SEVERITY_POINTS, GroupedFindings
 from claimlens.core.models import Claim, Photo
 
 _ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                    autoescape=select_autoescape(["html"]))
-SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
+
+REPORT_SCHEMA_VERSION = "1.1"
+"""major.minor of report.json. A minor bump only adds fields (a reader of 1.0 reads 1.1 unchanged); a major
+bump renames, removes or changes the meaning of one. 1.1: ``groups``, ``findings[].group_id``,
+``score_points``, and the score counts each group once (README, "Claim score")."""
 
 
-def build_report(*, claim: Claim, photos: list[Photo], findings: list[dict[str, Any]], score: int,
-                 revision: int, producer: dict[str, Any], group: list[dict[str, Any]]) -> dict[str, Any]:
-    """The report document (schema_version 1.0). Findings are sorted most severe first."""
-    from claimlens.core.pipeline import SCHEMA_VERSION
-
-    findings = sorted(findings, key=lambda f: (SEVERITY_ORDER[f["severity"]], f["code"], f["photo_id"] or ""))
+def build_report(*, claim: Claim, photos: list[Photo], grouped: GroupedFindings, revision: int,
+                 producer: dict[str, Any], group: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report document (:data:`REPORT_SCHEMA_VERSION`). Findings are sorted most severe first; ``groups``
+    lists the facts they state (claimlens.core.findings), strongest first, and the score counts each once."""
+    findings = grouped.findings
     members = sorted({c for e in group for c in (e["claim_a"], e["claim_b"])} - {claim.id})
     photo_docs = []
     for p in photos:
@@ -42,17 +46,20 @@ def build_report(*, claim: Claim, photos: list[Photo], findings: list[dict[str, 
             "thumbnail_key": layout.thumbnail_key(claim.id, p.id) if p.status == "analysed" else None,
         })
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": REPORT_SCHEMA_VERSION,
         "claim_id": claim.id,
         "revision": revision,
         "status": "final",
         "generated_at": datetime.now(UTC).isoformat(),
         "producer": producer,
-        "score": score,
+        "score": grouped.score,
+        "score_points": grouped.points,
         "severity_counts": dict(Counter(f["severity"] for f in findings)),
+        "group_severity_counts": dict(Counter(g["severity"] for g in grouped.groups)),
         "claim": claim.fields,
         "photos": photo_docs,
         "findings": findings,
+        "groups": grouped.groups,
         "linked_claims": {"claims": members, "links": group},
     }
 
@@ -67,4 +74,5 @@ def render_html(report: dict[str, Any], load: Callable[[str], bytes | None]) -> 
               for p in report["photos"]}
     evidence = {key: _data_uri(load(key), "image/png" if key.endswith(".png") else "image/jpeg")
                 for f in report["findings"] for key in f["evidence_images"].values()}
-    return _ENV.get_template("report.html").render(r=report, thumbs=thumbs, evidence=evidence)
+    rule = {"points": SEVERITY_POINTS, "decay": REPEAT_DECAY, "half": HALF_POINTS}
+    return _ENV.get_template("report.html").render(r=report, thumbs=thumbs, evidence=evidence, rule=rule)

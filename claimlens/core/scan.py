@@ -20,14 +20,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import select
 
 from claimlens.checks.base import Severity
 from claimlens.config import Settings, get_settings
+from claimlens.core import layout
 from claimlens.core.claims import ClaimError, store_photo, submit_claim, upsert_claim
 from claimlens.core.db import session_scope
 from claimlens.core.migrate import upgrade
-from claimlens.core.models import Claim, FindingRow
 from claimlens.core.pipeline import Runtime, analyse_photo, assess_claim, pending_photos
 from claimlens.core.schemas import ClaimFields, PhotoUploadMeta, Stage
 from claimlens.core.storage import LocalStore
@@ -111,14 +110,14 @@ def _scan_claim(rt: Runtime, claim_in: ClaimInput, progress: Progress, task: Any
         progress.advance(task, 0.5)
     progress.advance(task, 0.5 * (len(claim_in.photos) - len(todo)))
     assess_claim(rt, claim_id, revision)
-    with session_scope(rt.db_url) as s:
-        claim = s.get(Claim, claim_id)
-        rows = s.scalars(select(FindingRow).where(FindingRow.claim_id == claim_id)).all()
-        counts = {sev.label: sum(1 for r in rows if r.severity == sev) for sev in Severity}
-        top = max(rows, key=lambda r: r.severity, default=None)
-        return {"claim_id": claim_id, "photos": len(claim_in.photos), "score": claim.score if claim else None,
-                "counts": counts, "top": f"{top.code}" if top and top.severity > 0 else "",
-                "rejected": rejected}
+    report = json.loads(rt.store.get(layout.report_json_key(claim_id)))
+    # counted per fact (report groups), as the score counts them: five copies of one picture are one
+    counts = {sev.label: 0 for sev in Severity} | report.get("group_severity_counts", {})
+    top = report["groups"][0] if report.get("groups") else None
+    return {"claim_id": claim_id, "photos": len(claim_in.photos), "score": report["score"],
+            "counts": counts, "findings": len(report["findings"]),
+            "top": report["findings"][top["lead"]]["code"] if top and top["severity"] != "info" else "",
+            "rejected": rejected}
 
 
 def scan_command(root: Path, *, data_dir: Path | None = None) -> int:
@@ -129,12 +128,14 @@ def scan_command(root: Path, *, data_dir: Path | None = None) -> int:
     rt = embedded_runtime(data_dir)
     summaries = scan(root, rt, console)
     table = Table(title=f"claimlens scan of {root}")
-    for col in ("claim", "photos", "score", "high", "medium", "low", "info", "top finding"):
+    table.add_column("claim", no_wrap=True, min_width=max((len(sm["claim_id"]) for sm in summaries), default=5))
+    for col in ("photos", "score", "high", "medium", "low", "info", "findings", "top finding"):
         table.add_column(col)
-    for sm in summaries:
+    for sm in summaries:  # severities count facts (report groups); "findings" counts the findings behind them
         c = sm.get("counts", {})
         table.add_row(sm["claim_id"], str(sm["photos"]), str(sm.get("score", "")), str(c.get("high", 0)),
-                      str(c.get("medium", 0)), str(c.get("low", 0)), str(c.get("info", 0)), sm.get("top", ""))
+                      str(c.get("medium", 0)), str(c.get("low", 0)), str(c.get("info", 0)),
+                      str(sm.get("findings", "")), sm.get("top", ""))
     console.print(table)
     for sm in summaries:
         for line in sm.get("rejected", []):

@@ -36,10 +36,12 @@ def _source_images(n: int, shared: Path) -> list[Image.Image]:
 
 
 def with_exif(img: Image.Image, when: datetime, *, make: str = "HUAWEI", model: str = "P40",
-               gps: tuple[float, float] | None = None, quality: int = 92) -> bytes:
+               gps: tuple[float, float] | None = None, quality: int = 92, software: str | None = None) -> bytes:
     exif = Image.Exif()
     exif[0x010F] = make
     exif[0x0110] = model
+    if software:
+        exif[0x0131] = software
     ifd = exif.get_ifd(0x8769)
     ifd[0x9003] = when.strftime("%Y:%m:%d %H:%M:%S")
     ifd[0x9011] = when.strftime("%z")[:3] + ":" + when.strftime("%z")[3:]

@@ -96,12 +96,18 @@ def test_three_claims_twenty_photos_flags_in_bucket_reports(stack: Stack, run_id
 
     assert len(report_a["photos"]) == 7 and len(report_b["photos"]) == 7 and len(report_c["photos"]) == 5
     assert all(p["status"] == "analysed" for r in (report_a, report_b, report_c) for p in r["photos"])
-    assert report_b["schema_version"] == "1.0" and "exact_duplicate" in report_b["producer"]["checks"]
+    assert report_b["schema_version"] == "1.1" and "exact_duplicate" in report_b["producer"]["checks"]
 
     dup = [f for f in report_b["findings"] if f["code"] == "exact_duplicate.cross_claim"]
     assert len(dup) == 1 and dup[0]["photo_id"] == reused_id and dup[0]["severity"] == "high"
     assert dup[0]["evidence"]["linked_claim_id"] == a
     assert a in report_b["linked_claims"]["claims"]
+    # both duplicate checks state the one fact "this photo is A's": one group, counted once in the score
+    same_fact = [f for f in report_b["findings"] if f["photo_id"] == reused_id
+                 and f["code"] in ("exact_duplicate.cross_claim", "reused_photo.cross_claim")]
+    assert len(same_fact) == 2 and len({f["group_id"] for f in same_fact}) == 1
+    group = next(g for g in report_b["groups"] if g["group_id"] == dup[0]["group_id"])
+    assert group["kind"] == "copies" and group["linked_claims"] == [a] and group["weight"] == 1.0
     evidence_key = next(iter(dup[0]["evidence_images"].values()))
     assert evidence_key.startswith(f"claims/{b}/evidence/")
 

@@ -1,4 +1,4 @@
-"""Pure logic of the backbone: score, claim ids, object layout, the local store, the exact-duplicate check."""
+"""Pure logic of the backbone: claim ids, object layout, the local store, the exact-duplicate check."""
 
 from __future__ import annotations
 
@@ -10,17 +10,8 @@ import pytest
 from claimlens.checks.base import ClaimContext, IndexHit, PhotoAnalysis, PhotoInfo, Severity
 from claimlens.checks.exact_duplicate import ExactDuplicateCheck
 from claimlens.core import layout
-from claimlens.core.pipeline import claim_score
 from claimlens.core.schemas import ClaimFields
 from claimlens.core.storage import LocalStore, ObjectNotFound
-
-
-def test_claim_score_combines_weights() -> None:
-    assert claim_score([]) == 0
-    assert claim_score([Severity.INFO] * 10) == 0
-    assert claim_score([Severity.HIGH]) == 60
-    assert claim_score([Severity.HIGH, Severity.HIGH]) == 84
-    assert claim_score([Severity.LOW] * 3) == 27
 
 
 @pytest.mark.parametrize("bad", ["", "../x", "a/b", "a" * 65, ".hidden", "a..b", "x y", "沪A"])
