@@ -38,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     p_scan.add_argument("dir", type=Path, help="folder with one sub-folder per claim")
     p_scan.add_argument("--data-dir", type=Path, default=None, help="where the SQLite DB and objects go")
 
+    p_ui = sub.add_parser("ui", help="the investigators' workbench over an embedded data dir (127.0.0.1 only)")
+    p_ui.add_argument("--data-dir", type=Path, required=True, help="what `claimlens scan --data-dir` wrote")
+    p_ui.add_argument("--port", type=int, default=8765)
+
     p_bench = sub.add_parser("bench", help="run a benchmark (see docs/benchmarks.md)")
     p_bench.add_argument("name")
     p_bench.add_argument("dir", type=Path, nargs="?", default=None)
@@ -65,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         run_bench(args.name, args.dir, suite=args.suite, json_out=args.json_out,
                   options=_parse_options(args.opt))
         return 0
+    if args.command == "ui":
+        from claimlens.ui.embedded import serve
+
+        return serve(args.data_dir, args.port)
     if args.command == "scan":
         from claimlens.core.scan import scan_command
 

@@ -17,6 +17,7 @@ from claimlens.api.routes import audit, claims, decisions, keys, objects, photos
 from claimlens.config import get_settings
 from claimlens.core.auth import ensure_bootstrap_admin
 from claimlens.core.db import session_scope
+from claimlens.ui import install as install_workbench
 
 log = logging.getLogger("claimlens.api")
 
@@ -55,6 +56,7 @@ def create_app() -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(v1)
+    install_workbench(app)  # the investigators' web app under /ui (claimlens/ui)
     app.add_middleware(RequestIdMiddleware)
     return app
 
