@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     bucket: str = "claimlens"
     presign_expiry_seconds: int = 900
+    # server-side encryption of every object claimlens writes: "" (the bucket's default), "sse-s3" (keys held by
+    # the object store) or "sse-kms" (a KMS key: s3_sse_kms_key_id); a bucket claimlens creates gets the same
+    # default rule, which is what encrypts presigned uploads (docs/services.md)
+    s3_sse: str = Field("", pattern=r"^(|sse-s3|sse-kms)$")
+    s3_sse_kms_key_id: str | None = None
     # --- Celery / Redis
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str = "redis://127.0.0.1:6379/1"
@@ -144,6 +149,8 @@ class Settings(BaseSettings):
         if (self.environment == "production" and self.storage_backend == "s3"
                 and self.s3_secret_key.get_secret_value() in DEV_SECRETS):
             raise ValueError("CLAIMLENS_S3_SECRET_KEY still has the development default")
+        if self.s3_sse == "sse-kms" and not self.s3_sse_kms_key_id:
+            raise ValueError("CLAIMLENS_S3_SSE=sse-kms needs CLAIMLENS_S3_SSE_KMS_KEY_ID")
         return self
 
     @property

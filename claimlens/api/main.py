@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 
 from claimlens import __version__
+from claimlens.api import log_privacy
 from claimlens.api.deps import get_runtime
 from claimlens.api.errors import install_error_handlers
 from claimlens.api.request_ids import RequestIdMiddleware
@@ -39,6 +40,7 @@ def create_app() -> FastAPI:
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None,
                   description="Photo-evidence verification for auto-insurance claims.")
     install_error_handlers(app)
+    log_privacy.install()  # uvicorn's access line without query strings (a search may hold a plate or VIN)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(queue.router)  # before claims: GET /v1/claims lists, /v1/claims/{id} reads one
     v1.include_router(claims.router)

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from claimlens.core.models import AuditEvent
 
 ACTIONS = ("read_claim", "read_report", "read_photo", "read_evidence", "read_links", "list_claims",
-           "decision", "key_created", "key_revoked", "sign_in", "sign_out", "sign_in_failed")
+           "decision", "key_created", "key_revoked", "key_rotated", "claim_deleted", "sign_in", "sign_out",
+           "sign_in_failed")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ report; ``admin`` does everything, including managing keys.
 
 A key is known by its name, which is also the owner recorded on the claims it creates, so rotation keeps the
 name and replaces the secret: the old secret moves to ``previous_key_hash`` and keeps working until the end of
-the grace period, then never again. Every change is logged as one structured line (never the key) and, where
-the audit trail (:mod:`claimlens.core.audit`) is present, recorded there too.
+the grace period, then never again. Every change is logged as one structured line (never the key) and
+recorded in the audit trail (:mod:`claimlens.core.audit`).
 """
 
 from __future__ import annotations
@@ -75,15 +75,12 @@ def key_event(action: str, name: str, *, actor: str, **details: Any) -> None:
 
 def audit_key_event(s: Session, action: str, name: str, *, actor: str, role: str | None = None,
                     client_addr: str | None = None, request_id: str | None = None, **details: Any) -> None:
-    """Append an audit event for a key change made outside a route that audits on its own (the CLI, the
-    bootstrap at start, rotation), when the audit trail is installed and knows the action."""
-    try:
-        from claimlens.core import audit
-    except ImportError:
-        return
-    if action in getattr(audit, "ACTIONS", ()):
-        ctx = audit.AuditContext(principal=actor, role=role, client_addr=client_addr, request_id=request_id)
-        audit.record(s, ctx, action, target=name, **details)
+    """Append an audit event for a key change made outside the API routes (which audit with the request's
+    context): the ``claimlens keys`` command and the bootstrap key at start."""
+    from claimlens.core import audit
+
+    ctx = audit.AuditContext(principal=actor, role=role, client_addr=client_addr, request_id=request_id)
+    audit.record(s, ctx, action, target=name, **details)
 
 
 def _new_secret() -> str:
@@ -143,7 +140,10 @@ def revoke_key(s: Session, name: str, *, actor: str = "cli") -> ApiKey:
     if row is None:
         raise KeyError_(404, "not_found", f"no key named {name}")
     if row.revoked_at is None:
+        from claimlens.core.sessions import revoke_for_key
+
         row.revoked_at = utcnow()
+        revoke_for_key(s, row.id)  # workbench sessions signed in with it end too
         key_event("key_revoked", name, actor=actor)
     return row
 
@@ -218,6 +218,10 @@ def ensure_bootstrap_admin(s: Session, key: str) -> str:
         where=ApiKey.key_hash != digest)
     s.execute(stmt)
     action = "key_rotated" if had_row else "key_created"
+    if had_row:  # workbench sessions signed in with the replaced key end with it
+        from claimlens.core.sessions import revoke_for_key
+
+        revoke_for_key(s, before.id)  # type: ignore[union-attr]
     key_event(action, BOOTSTRAP_NAME, actor="bootstrap", grace_seconds=0)
     audit_key_event(s, action, BOOTSTRAP_NAME, actor="bootstrap", role="admin")
     return "replaced" if had_row else "created"

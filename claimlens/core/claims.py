@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -203,3 +204,47 @@ def submit_claim(rt: Runtime, claim_id: str, *, webhook_url: str | None = None) 
         if webhook_url is not None:
             claim.webhook_url = webhook_url
         return claim.revision, photo_ids
+
+
+def delete_claim(rt: Runtime, claim_id: str, *, on_erased: Callable[[Session], None] | None = None) -> bool:
+    """Erase a claim: its objects in the store and every row about it (photos, findings, exact and Hamming
+    index entries, claim links in either direction, decisions and outcome). Returns False for an unknown claim.
+
+    Idempotent and restartable: the claim is first marked ``deleting`` (so a retry after a crash finds it and
+    finishes), then its objects go, then its rows in one transaction, then the prefix is swept once more for
+    an object a worker was writing meanwhile. Other claims' reports are their own records and are not
+    rewritten (an evidence image there may still show one of this claim's photos: docs/services.md). The
+    append-only audit trail keeps the event of the deletion: ``on_erased`` runs in the transaction that removes
+    the rows, so the audit event exists exactly when the erasure committed.
+    """
+    from sqlalchemy import delete, or_
+
+    from claimlens.core.hamming_index import hamming_codes
+    from claimlens.core.models import ClaimLink, ClaimOutcome, Decision, FindingRow, PhotoKey
+
+    with session_scope(rt.db_url) as s:
+        claim = s.get(Claim, claim_id, with_for_update=True)
+        if claim is None:
+            return False
+        claim.status = "deleting"
+    _delete_prefix(rt, layout.claim_prefix(claim_id))
+    with session_scope(rt.db_url) as s:
+        s.execute(delete(hamming_codes).where(hamming_codes.c.claim_id == claim_id))
+        s.execute(delete(PhotoKey).where(PhotoKey.claim_id == claim_id))
+        s.execute(delete(FindingRow).where(FindingRow.claim_id == claim_id))
+        s.execute(delete(ClaimLink).where(or_(ClaimLink.claim_a == claim_id, ClaimLink.claim_b == claim_id,
+                                              ClaimLink.source_claim == claim_id)))
+        s.execute(delete(Decision).where(Decision.claim_id == claim_id))
+        s.execute(delete(ClaimOutcome).where(ClaimOutcome.claim_id == claim_id))
+        s.execute(delete(Photo).where(Photo.claim_id == claim_id))
+        s.execute(delete(Claim).where(Claim.id == claim_id))
+        if on_erased is not None:
+            on_erased(s)
+    _delete_prefix(rt, layout.claim_prefix(claim_id))
+    return True
+
+
+def _delete_prefix(rt: Runtime, prefix: str) -> None:
+    """Every object under ``prefix`` (a store outage propagates: the caller retries the whole deletion)."""
+    for key in rt.store.list(prefix):
+        rt.store.delete(key)

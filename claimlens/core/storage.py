@@ -96,6 +96,10 @@ class S3Store:
 
     The client is created lazily in the process that uses it (after a Celery worker forks) with short
     timeouts and few retries, so an outage surfaces quickly as :class:`StorageUnavailable`.
+
+    Server-side encryption (``CLAIMLENS_S3_SSE``): every PUT carries the SSE-S3 or SSE-KMS header, and a
+    bucket this class creates gets the same default-encryption rule, so objects a client PUTs through a
+    presigned URL (which cannot carry our header) are encrypted too.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -151,11 +155,36 @@ class S3Store:
             except Exception:  # a concurrent worker created it first
                 if not self.client.bucket_exists(bucket_name=self.bucket):
                     raise
+            else:
+                self._set_default_encryption()
         self._bucket_checked = True
+
+    @property
+    def sse(self):  # type: ignore[no-untyped-def]
+        """The SDK's SSE object for PUTs, or None (the bucket's own default applies)."""
+        from minio.sse import SseKMS, SseS3
+
+        if self.settings.s3_sse == "sse-s3":
+            return SseS3()
+        if self.settings.s3_sse == "sse-kms":
+            return SseKMS(self.settings.s3_sse_kms_key_id or "", None)
+        return None
+
+    def _set_default_encryption(self) -> None:
+        """Give a bucket we just created the configured encryption as its default rule."""
+        from minio.sseconfig import Rule, SSEConfig
+
+        if self.settings.s3_sse == "sse-s3":
+            rule = Rule.new_sse_s3_rule()
+        elif self.settings.s3_sse == "sse-kms":
+            rule = Rule.new_sse_kms_rule(self.settings.s3_sse_kms_key_id)
+        else:
+            return
+        self.client.set_bucket_encryption(bucket_name=self.bucket, config=SSEConfig(rule))
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._call(self.client.put_object, bucket_name=self.bucket, object_name=key,
-                   data=io.BytesIO(data), length=len(data), content_type=content_type)
+                   data=io.BytesIO(data), length=len(data), content_type=content_type, sse=self.sse)
 
     def get(self, key: str) -> bytes:
         def _get() -> bytes:

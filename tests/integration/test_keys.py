@@ -172,7 +172,7 @@ def test_bootstrap_on_sqlite(tmp_path: Path) -> None:
 def _cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CLAIMLENS_DATABASE_URL": db, "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "claimlens.cli", "keys", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_cli_create_list_rotate_revoke(db: str, run_id: str) -> None:

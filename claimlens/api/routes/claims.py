@@ -16,7 +16,7 @@ from claimlens.api.errors import ApiError
 from claimlens.core import layout
 from claimlens.core.audit import AuditContext, record
 from claimlens.core.auth import Principal
-from claimlens.core.claims import submit_claim, upsert_claim
+from claimlens.core.claims import delete_claim, submit_claim, upsert_claim
 from claimlens.core.db import session_scope
 from claimlens.core.decisions import claim_decisions, current_by_key, decision_json, finding_key
 from claimlens.core.models import Claim, Photo
@@ -108,6 +108,20 @@ def _write_claim_record(rt: Any, claim_id: str, fields: dict[str, Any]) -> None:
     """The claim record next to its photos in the bucket (the DB stays the source of truth)."""
     rt.store.put(layout.claim_record_key(claim_id), json.dumps(fields, ensure_ascii=False, indent=1).encode(),
                  "application/json")
+
+
+@router.delete("/{claim_id}", status_code=204)
+def erase_claim(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> Response:
+    """Admin only: erase the claim (its objects, photos, findings, index entries, links, decisions).
+    A deletion interrupted by an outage is finished by repeating the call; an unknown (or already
+    erased) claim answers 404."""
+    if principal.role != "admin":
+        raise ApiError(403, "forbidden", "only admins delete claims")
+    claim_id = checked_claim_id(claim_id)
+    if not delete_claim(rt, claim_id, on_erased=lambda s: record(s, audit, "claim_deleted", claim_id=claim_id)):
+        raise ApiError(404, "not_found", f"claim {claim_id} not found")
+    log.info("claim %s deleted by %s", claim_id, principal.name)
+    return Response(status_code=204)
 
 
 @router.get("/{claim_id}", response_model=ClaimPublic)

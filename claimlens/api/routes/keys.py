@@ -16,7 +16,6 @@ from claimlens.core.audit import record
 from claimlens.core.auth import (
     DEFAULT_ROTATION_GRACE,
     KeyError_,
-    audit_key_event,
     aware,
     create_key,
     key_state,
@@ -88,7 +87,7 @@ def list_api_keys(principal: PrincipalDep, rt: RuntimeDep) -> list[KeyInfo]:
 
 
 @router.post("/{name}/rotate", response_model=KeyCreated)
-def rotate_api_key(name: str, body: KeyRotate, principal: PrincipalDep, rt: RuntimeDep) -> KeyCreated:
+def rotate_api_key(name: str, body: KeyRotate, principal: PrincipalDep, rt: RuntimeDep, audit: AuditDep) -> KeyCreated:
     """A new secret for the key ``name`` (same name, role and claims); the old secret keeps working for
     ``grace_seconds``, then stops. The new key is shown only here."""
     _admin_only(principal)
@@ -96,8 +95,7 @@ def rotate_api_key(name: str, body: KeyRotate, principal: PrincipalDep, rt: Runt
         with session_scope(rt.db_url) as s:
             key, row = rotate_key(s, name, grace=timedelta(seconds=body.grace_seconds),
                                   expires_in=_seconds(body.expires_in_seconds), actor=principal.name)
-            audit_key_event(s, "key_rotated", name, actor=principal.name, role=principal.role,
-                            grace_seconds=body.grace_seconds)
+            record(s, audit, "key_rotated", target=name, grace_seconds=body.grace_seconds)
             out = KeyCreated(name=row.name, role=row.role, key=key, expires_at=aware(row.expires_at),
                              previous_key_expires_at=aware(row.previous_expires_at))
     except KeyError_ as exc:
