@@ -21,6 +21,7 @@ demo: venv
 	$(PY) -m claimlens.datasets.demo var/demo/claims >/dev/null
 	rm -rf var/demo/data
 	$(BIN)/claimlens scan var/demo/claims --data-dir var/demo/data
+	@echo "Open the demo claims in the workbench: $(BIN)/claimlens ui --data-dir var/demo/data  (then http://127.0.0.1:8765/ui/)"
 
 services: venv
 	scripts/services start
@@ -38,6 +39,7 @@ api: services
 
 test: venv
 	CLAIMLENS_SERVICES_DB=claimlens_test scripts/services start
+	scripts/services browser
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: venv
