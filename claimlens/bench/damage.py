@@ -16,6 +16,21 @@ Options (``--opt KEY=VALUE``):
 * ``speed12mp=N`` (default 0): also time decode + detect of N full-resolution 12 MP JPEGs (4000 x 3000,
   made by upscaling real images of the set in memory and encoding them at quality 92).
 
+**The car_damage_train taxonomy** (``../shared/data/car_damage_train``; any folder whose ``data.yaml`` names
+are those 18 classes): ``images/`` + ``labels/`` flat, ``splits.csv`` (``image,split``; default ``split=val``;
+an image listed in the split but missing is an error: ``build_images.py`` of the set rebuilds the train
+images) and ``images.csv`` with ``label_group`` (``damage`` | ``parts``). **Labels are partial by source**:
+damage photos carry no part boxes and part photos no damage boxes, so a damage class is scored only on
+``damage``-group images and a part class only on ``parts``-group images (:func:`class_scope`); detections of
+a class on the other group's images are ignored, not counted as false positives. Detector names are mapped
+to the taxonomy by :data:`TAXONOMY_ALIASES` (the shipped damaged-part model's ``bonnet`` -> ``hood``,
+``light`` -> ``headlamp`` and ``taillamp``; its ``fender`` has no counterpart); a class the folder has but
+the model lacks scores AP 0 and stays in the mean, a class the folder lacks is left out of every mean.
+Extra keys: ``damage_map50`` / ``parts_map50`` (means over the damage / part classes present),
+``damage_any_ap50`` (class-agnostic: every damage box merged into one class, on the damage-group images;
+the detections are the model's damage classes, or every box when the model has none, as the shipped
+damaged-part model), ``damage_any_operating_point`` and ``by_group`` counts.
+
 Metrics: ``map50`` (mean over classes with at least one ground-truth box of the AP at IoU >= 0.5),
 ``per_class`` {part: ap50}, ``map50_95`` (COCO-style mean over IoU 0.50:0.05:0.95 of the same AP),
 ``n_boxes`` per class, ``precision`` / ``recall`` at the shipped threshold, ``ms_per_image`` (detect only,
@@ -51,6 +66,18 @@ NAME_MAP = {"dickey": "trunk", "boot": "trunk", "hood": "bonnet", "headlight": "
 HELDOUT_FRACTION = 0.15
 TUNE_FRACTION = 0.08
 
+DAMAGE_CLASSES = ("scratch", "dent", "glass_shatter", "lamp_broken", "broken_part", "paint_damage", "damage",
+                  "airbag_deployed")
+PART_CLASSES = ("bumper", "door", "hood", "trunk", "headlamp", "taillamp", "mirror", "wheel", "windshield",
+                "rear_window")
+TAXONOMY = DAMAGE_CLASSES + PART_CLASSES
+"""The 18 classes of ../shared/data/car_damage_train (class id = position)."""
+TAXONOMY_ALIASES: dict[str, tuple[str, ...]] = {
+    "bonnet": ("hood",), "light": ("headlamp", "taillamp"), "headlight": ("headlamp",),
+    "taillight": ("taillamp",), "boot": ("trunk",), "dickey": ("trunk",), "windscreen": ("windshield",)}
+"""A detector's class name -> the taxonomy classes it stands for (a ``light`` box is a candidate for both
+lamps: each class is scored on its own, so this never counts one box twice in one AP)."""
+
 
 def part_name(label: str) -> str:
     key = label.strip().lower()
@@ -61,10 +88,13 @@ def part_name(label: str) -> str:
 
 
 def read_names(root: Path) -> list[str]:
-    """Class names from ``data.yaml`` (``names: [...]`` or a ``names:`` block), without needing PyYAML."""
+    """Class names from ``data.yaml`` (``names: [...]`` or a ``names:`` block, without needing PyYAML), or
+    from ``classes.txt`` when there is no data.yaml."""
     path = root / "data.yaml"
+    if not path.is_file() and (root / "classes.txt").is_file():  # one name per line, line = class id
+        return [n.strip() for n in (root / "classes.txt").read_text(encoding="utf-8").splitlines() if n.strip()]
     if not path.is_file():
-        raise SystemExit(f"{path} not found (a YOLO folder needs data.yaml with the class names)")
+        raise SystemExit(f"{path} not found (a YOLO folder needs data.yaml or classes.txt with the class names)")
     text = path.read_text(encoding="utf-8")
     m = re.search(r"^names:\s*\[(.*?)\]", text, re.MULTILINE | re.DOTALL)
     if m:
@@ -252,16 +282,20 @@ def average_precision(detections: Iterable[tuple[Any, float, Sequence[float]]],
 
 def evaluate(predictions: dict[Any, list[tuple[str, float, Sequence[float]]]],
              ground_truth: dict[Any, list[tuple[str, Sequence[float]]]], classes: Sequence[str],
-             iou_thresholds: Sequence[float] = (0.5,)) -> dict[float, dict[str, float | None]]:
+             iou_thresholds: Sequence[float] = (0.5,), scope: dict[str, set[Any]] | None = None
+             ) -> dict[float, dict[str, float | None]]:
     """Per IoU threshold, per class AP. predictions: image -> [(part, score, box)]; ground_truth: image ->
-    [(part, box)]."""
+    [(part, box)]. ``scope`` (class -> images), when given, limits each class to the images where it is
+    labelled at all (partial labels): detections of the class elsewhere are ignored."""
     out: dict[float, dict[str, float | None]] = {}
     for thr in iou_thresholds:
         per: dict[str, float | None] = {}
         for c in classes:
+            allowed = None if scope is None else scope.get(c, set())
             gt = {img: np.asarray([b for p, b in boxes if p == c], np.float64).reshape(-1, 4)
-                  for img, boxes in ground_truth.items()}
-            dets = [(img, s, b) for img, ps in predictions.items() for p, s, b in ps if p == c]
+                  for img, boxes in ground_truth.items() if allowed is None or img in allowed}
+            dets = [(img, s, b) for img, ps in predictions.items() for p, s, b in ps
+                    if p == c and (allowed is None or img in allowed)]
             per[c] = average_precision(dets, gt, thr)
         out[float(thr)] = per
     return out
@@ -270,6 +304,61 @@ def evaluate(predictions: dict[Any, list[tuple[str, float, Sequence[float]]]],
 def mean_defined(values: Iterable[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return float(np.mean(vals)) if vals else None
+
+
+def is_taxonomy(names: Sequence[str]) -> bool:
+    """True for a folder labelled in the car_damage_train taxonomy (its 18 names, in order)."""
+    return tuple(n.strip().lower() for n in names) == TAXONOMY
+
+
+def read_taxonomy_meta(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(image -> split from ``splits.csv``, image -> label group from ``images.csv``); either empty when its
+    file is absent. Image paths are relative to ``root`` (``images/<name>.jpg``)."""
+    splits: dict[str, str] = {}
+    groups: dict[str, str] = {}
+    for name, key, into in (("splits.csv", "split", splits), ("images.csv", "label_group", groups)):
+        path = root / name
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get("image") and row.get(key):
+                    into[row["image"].strip()] = row[key].strip()
+    return splits, groups
+
+
+def class_scope(images: Iterable[str], groups: dict[str, str]) -> dict[str, set[str]]:
+    """class -> the images on which it is scored: damage classes on ``damage``-group images, part classes on
+    ``parts``-group images; an image with no group (or a folder without images.csv) counts for both."""
+    images = list(images)
+    damage = {i for i in images if groups.get(i, "damage") == "damage" or i not in groups}
+    parts = {i for i in images if groups.get(i, "parts") == "parts" or i not in groups}
+    return {c: (damage if c in DAMAGE_CLASSES else parts) for c in TAXONOMY}
+
+
+def to_taxonomy(name: str) -> tuple[str, ...]:
+    """The taxonomy classes a detector class stands for (itself when it is one; none for e.g. ``fender``)."""
+    key = name.strip().lower()
+    if key in TAXONOMY:
+        return (key,)
+    return TAXONOMY_ALIASES.get(key, ())
+
+
+def agnostic(predictions: dict[Any, list[tuple[str, float, Sequence[float]]]],
+             ground_truth: dict[Any, list[tuple[str, Sequence[float]]]], keep_pred: set[str] | None,
+             keep_gt: set[str], images: set[Any]) -> tuple[dict[Any, list], dict[Any, list]]:
+    """Predictions and ground truth merged into one class ``any`` on ``images`` (predictions of every class
+    when ``keep_pred`` is None), with class-wise duplicates of one box removed."""
+    preds: dict[Any, list] = {}
+    for img in images:
+        seen: dict[tuple, float] = {}
+        for p, s, b in predictions.get(img, []):
+            if keep_pred is None or p in keep_pred:
+                k = tuple(round(float(v), 2) for v in b)
+                seen[k] = max(seen.get(k, 0.0), float(s))
+        preds[img] = [("any", s, k) for k, s in seen.items()]
+    gts = {img: [("any", b) for p, b in ground_truth.get(img, []) if p in keep_gt] for img in images}
+    return preds, gts
 
 
 THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
@@ -318,16 +407,29 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     if dataset_dir is None:
         raise SystemExit("usage: claimlens bench damage DIR [--opt split=heldout|all]")
     root = dataset_dir
-    names = [part_name(n) for n in read_names(root)]
-    images = list_images(root)
-    if not images:
-        raise SystemExit(f"no images under {root} (expected images/ folders)")
-    split = options.get("split") or ("heldout" if (root / "known_duplicates.csv").is_file() else "all")
-    if split not in ("heldout", "all", "train", "tune"):
-        raise SystemExit("--opt split= must be heldout, all, train or tune")
-    if split != "all":
-        sides = assign_splits(root, images)
-        images = [img for img in images if sides[img] == split]
+    raw_names = read_names(root)
+    taxonomy = is_taxonomy(raw_names)
+    names = [n.strip().lower() for n in raw_names] if taxonomy else [part_name(n) for n in raw_names]
+    splits, groups = read_taxonomy_meta(root) if taxonomy else ({}, {})
+    if splits:
+        split = options.get("split") or "val"
+        if split != "all" and split not in set(splits.values()):
+            raise SystemExit(f"--opt split={split}: splits.csv has {sorted(set(splits.values()))} (or all)")
+        images = sorted(i for i, s in splits.items() if split == "all" or s == split)
+        missing = [i for i in images if not (root / i).is_file()]
+        if missing:
+            raise SystemExit(f"{len(missing)} images of split {split} are missing (first: {root / missing[0]}); "
+                             "build the full set with the folder's build_images.py")
+    else:
+        images = list_images(root)
+        if not images:
+            raise SystemExit(f"no images under {root} (expected images/ folders)")
+        split = options.get("split") or ("heldout" if (root / "known_duplicates.csv").is_file() else "all")
+        if split not in ("heldout", "all", "train", "tune"):
+            raise SystemExit("--opt split= must be heldout, all, train or tune")
+        if split != "all":
+            sides = assign_splits(root, images)
+            images = [img for img in images if sides[img] == split]
     limit = int(options.get("limit", 0) or 0)
     if limit:
         images = images[:limit]
@@ -354,36 +456,93 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         times.append((time.perf_counter() - t0) * 1000)
         predictions[img] = [(b.part, b.score, (b.x1, b.y1, b.x2, b.y2)) for b in boxes]
 
-    classes = list(dict.fromkeys([*PARTS, *names]))
     thresholds = [round(0.5 + 0.05 * i, 2) for i in range(10)]
-    aps = evaluate(predictions, ground_truth, classes, thresholds)
-    per_class = {c: (round(v, 4) if v is not None else None) for c, v in aps[0.5].items()}
-    map50 = mean_defined(aps[0.5].values())
-    per_thr = [mean_defined(aps[t].values()) for t in thresholds]
-    map50_95 = float(np.mean([v for v in per_thr if v is not None])) if any(v is not None for v in per_thr) else None
-    n_boxes = {c: sum(1 for g in ground_truth.values() for p, _ in g if p == c) for c in classes}
-
-    metrics: dict[str, Any] = {
-        "map50": round(map50, 4) if map50 is not None else None,
-        "per_class": per_class,
-        "map50_95": round(map50_95, 4) if map50_95 is not None else None,
-        "n_boxes": n_boxes,
-        "operating_point": {"min_score": DEFAULT_MIN_SCORE,
-                            **operating_point(predictions, ground_truth, DEFAULT_MIN_SCORE)},
-        "by_threshold": {str(t): operating_point(predictions, ground_truth, t) for t in THRESHOLDS},
+    if taxonomy:
+        metrics = _taxonomy_metrics(predictions, ground_truth, groups, detector.parts, thresholds, DEFAULT_MIN_SCORE)
+    else:
+        metrics = _flat_metrics(predictions, ground_truth, list(dict.fromkeys([*PARTS, *names])), thresholds,
+                                DEFAULT_MIN_SCORE)
+    metrics.update({
         "ms_per_image": round(statistics.fmean(times), 2),
         "p95_ms": round(float(np.percentile(times, 95)), 2),
         "input_size": detector.input_size,
         "split": split,
         "ap_method": "VOC all-point interpolation, greedy score-sorted matching, per class; mAP over classes "
-                     "with ground truth",
-    }
+                     "with ground truth" + (" in the images of their label group" if taxonomy else ""),
+    })
     n_speed = int(options.get("speed12mp", 0) or 0)
     if n_speed:
         metrics["speed_12mp"] = _speed_12mp(root, images[:n_speed], detector)
     metrics["peak_rss_mb"] = peak_rss_mb()
     return {"bench": "damage", "dataset": str(root), "n_images": len(images),
             "seconds": round(time.perf_counter() - t_start, 2), "metrics": metrics, "peers": {}}
+
+
+def _rounded(v: float | None) -> float | None:
+    return round(v, 4) if v is not None else None
+
+
+def _flat_metrics(predictions: dict[str, list], ground_truth: dict[str, list], classes: list[str],
+                  thresholds: Sequence[float], min_score: float) -> dict[str, Any]:
+    """Folders in the damaged-part names (car_damage_roboflow): every class scored on every image. Each box
+    is a damaged part, so ``damage_any_ap50`` merges them all and ``parts_map50`` is ``map50``."""
+    aps = evaluate(predictions, ground_truth, classes, thresholds)
+    map50 = mean_defined(aps[0.5].values())
+    per_thr = [mean_defined(aps[t].values()) for t in thresholds]
+    map50_95 = float(np.mean([v for v in per_thr if v is not None])) if any(v is not None for v in per_thr) else None
+    ap_preds, ap_gts = agnostic(predictions, ground_truth, None, set(classes), set(ground_truth))
+    return {
+        "map50": _rounded(map50),
+        "per_class": {c: _rounded(v) for c, v in aps[0.5].items()},
+        "map50_95": _rounded(map50_95),
+        "damage_map50": None, "parts_map50": _rounded(map50),
+        "damage_any_ap50": _rounded(evaluate(ap_preds, ap_gts, ["any"])[0.5]["any"]),
+        "n_boxes": {c: sum(1 for g in ground_truth.values() for p, _ in g if p == c) for c in classes},
+        "operating_point": {"min_score": min_score, **operating_point(predictions, ground_truth, min_score)},
+        "by_threshold": {str(t): operating_point(predictions, ground_truth, t) for t in THRESHOLDS},
+    }
+
+
+def _taxonomy_metrics(raw: dict[str, list], ground_truth: dict[str, list], groups: dict[str, str],
+                      model_classes: Sequence[str], thresholds: Sequence[float], min_score: float) -> dict[str, Any]:
+    """The car_damage_train taxonomy: detector classes mapped by :func:`to_taxonomy`, each class scored on
+    the images of its label group (:func:`class_scope`), means over the classes present."""
+    images = list(ground_truth)
+    scope = class_scope(images, groups)
+    mapped = {img: [(t, s, b) for p, s, b in preds for t in to_taxonomy(p) if img in scope[t]]
+              for img, preds in raw.items()}
+    present = [c for c in TAXONOMY if any(p == c for g in ground_truth.values() for p, _ in g)]
+    aps = evaluate(mapped, ground_truth, present, thresholds, scope)
+    per = aps[0.5]
+    per_thr = [mean_defined(aps[t].values()) for t in thresholds]
+    map50_95 = float(np.mean([v for v in per_thr if v is not None])) if any(v is not None for v in per_thr) else None
+    model_damage = {c for c in model_classes if any(t in DAMAGE_CLASSES for t in to_taxonomy(c))}
+    damage_images = {i for i in images if groups.get(i, "damage") == "damage"}
+    ap_preds, ap_gts = agnostic(raw, ground_truth, model_damage or None, set(DAMAGE_CLASSES), damage_images)
+    any_ap = evaluate(ap_preds, ap_gts, ["any"])[0.5]["any"] if damage_images else None
+    by_group: dict[str, dict[str, int]] = {}
+    for img in images:
+        g = groups.get(img, "unknown")
+        by_group.setdefault(g, {"images": 0, "boxes": 0})
+        by_group[g]["images"] += 1
+        by_group[g]["boxes"] += len(ground_truth[img])
+    return {
+        "map50": _rounded(mean_defined(per.values())),
+        "per_class": {c: _rounded(v) for c, v in per.items()},
+        "map50_95": _rounded(map50_95),
+        "damage_map50": _rounded(mean_defined(per[c] for c in present if c in DAMAGE_CLASSES)),
+        "parts_map50": _rounded(mean_defined(per[c] for c in present if c in PART_CLASSES)),
+        "damage_any_ap50": _rounded(any_ap),
+        "damage_any_from": "damage classes of the model" if model_damage else
+                           "every box (the model has no damage classes: each box is a damaged part)",
+        "n_boxes": {c: sum(1 for g in ground_truth.values() for p, _ in g if p == c) for c in present},
+        "classes_absent": [c for c in TAXONOMY if c not in present],
+        "model_classes_unmapped": [c for c in model_classes if not to_taxonomy(c)],
+        "by_group": by_group,
+        "operating_point": {"min_score": min_score, **operating_point(mapped, ground_truth, min_score)},
+        "damage_any_operating_point": {"min_score": min_score, **operating_point(ap_preds, ap_gts, min_score)},
+        "by_threshold": {str(t): operating_point(mapped, ground_truth, t) for t in THRESHOLDS},
+    }
 
 
 def _speed_12mp(root: Path, images: Sequence[str], detector) -> dict[str, Any]:

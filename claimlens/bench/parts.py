@@ -103,6 +103,8 @@ def run_real_age(dataset_dir: Path, options: dict[str, str]) -> dict[str, Any]:
     from claimlens.vision.damage import part_age as PA
 
     t_start = time.perf_counter()
+    if (dataset_dir / "splits.csv").is_file():
+        return run_real_age_taxonomy(dataset_dir, options)
     split = options.get("split", "all")
     names, feats, times = real_age_features(dataset_dir, split, int(options["limit"]) if options.get("limit") else None)
     per_photo: dict[str, bool] = {}
@@ -120,6 +122,50 @@ def run_real_age(dataset_dir: Path, options: dict[str, str]) -> dict[str, Any]:
     return {"bench": "parts", "dataset": str(dataset_dir), "n_images": len(per_photo),
             "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {},
             "suite": {"real_damage_boxes": True, "split": split}}
+
+
+def run_real_age_taxonomy(folder: Path, options: dict[str, str]) -> dict[str, Any]:
+    """``real=1`` on a car_damage_train-style folder (#14): part age on every labelled painted part box
+    (:data:`claimlens.datasets.damage_suite.PAINTED_PART_CLASSES`) of the parts-group photos of ``split=val``
+    (undamaged cars: all same-age parts), the photo's other boxes excluded from the ring; rates per dev / test
+    half (by photo group); ``flag_rate`` is the test half's share of photos with a flagged box. Part age is
+    reported LOW only, so ``flag_rate_medium`` is 0 by construction."""
+    from claimlens.datasets import damage_suite as ds
+    from claimlens.vision.damage import part_age as PA
+
+    t_start = time.perf_counter()
+    rows = ds.taxonomy_rows(folder, ds.PAINTED_PART_CLASSES, options.get("split", "val"), "parts")
+    scored, times = [], []
+    cache: dict[str, np.ndarray] = {}
+    for r in rows:
+        if r["image"] not in cache:
+            cache.clear()
+            cache[r["image"]] = _load(folder, r["image"])
+        t0 = time.perf_counter()
+        res = PA.analyse_part(cache[r["image"]], (r["x1"], r["y1"], r["x2"], r["y2"]), exclude=r["others"])
+        times.append(time.perf_counter() - t0)
+        scored.append((r, res))
+
+    def rates(items: list) -> dict[str, Any]:
+        photos: dict[str, float] = {}
+        for r, res in items:
+            photos[r["image"]] = max(photos.get(r["image"], 0.0), res.score if res.measurable else 0.0)
+        best = np.array(list(photos.values()))
+        return {"photos": len(photos), "boxes": len(items),
+                "flag_rate": rnd(float((best >= PA.THRESHOLD).mean())) if len(best) else None,
+                "flag_rate_boxes": _rate([res.flagged for _, res in items]),
+                "warm_paint_boxes": sum(res.warm_paint for _, res in items),
+                "photo_max_score_top5": [rnd(float(v)) for v in np.sort(best)[-5:][::-1]]}
+
+    by_half = {h: rates([x for x in scored if x[0]["half"] == h]) for h in ("dev", "test")}
+    metrics = {"auc": None, "rank1": None, "flag_rate": by_half["test"]["flag_rate"], "flag_rate_medium": 0.0,
+               "age_flag_rate": by_half["test"]["flag_rate"], "by_half": by_half,
+               "by_part": {k: rates([x for x in scored if x[0]["kind"] == k]) for k in ds.PAINTED_PART_CLASSES},
+               "age_threshold": PA.THRESHOLD,
+               "ms_per_image": round(1000 * statistics.mean(times), 2) if times else None, "peak_rss_mb": peak_rss_mb()}
+    return {"bench": "parts", "dataset": str(folder), "n_images": len({r["image"] for r, _ in scored}),
+            "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {},
+            "suite": {"real_damage_boxes": True, "taxonomy": True, "split": options.get("split", "val")}}
 
 
 def _rate(flags: list[bool]) -> float | None:
@@ -154,11 +200,136 @@ def _rank1_by(positives: list[dict[str, str]], hit_of: dict[str, int]) -> dict[s
     return out
 
 
+def group_half(group_id: str) -> str:
+    """``dev`` or ``test`` for a vehicle group: sha1(group_id)[:8] / 2**32 < 0.5 is dev."""
+    import hashlib
+
+    return "dev" if int(hashlib.sha1(group_id.encode("utf-8")).hexdigest()[:8], 16) / 2**32 < 0.5 else "test"
+
+
+def _group_regions(folder: Path, images: list[str], source: str, max_regions: int
+                   ) -> dict[str, list[tuple[str, Any, np.ndarray]]]:
+    """Per image: (part name, part features, 256-px crop) of at most ``max_regions`` regions, largest first,
+    from the damage detector (``source=detector``, as the check finds them when the adjuster gives none) or
+    from the folder's YOLO labels (``source=labels``: the class name is the "part")."""
+    from claimlens.bench.damage import read_names
+    from claimlens.checks.damage_forensics import CROP_SIDE, norm_part
+    from claimlens.datasets import damage_suite as ds
+    from claimlens.vision.damage import same_part as SP
+
+    names = read_names(folder) if source == "labels" else []
+    out = {}
+    for rel in images:
+        rgb = _load(folder, rel)
+        if source == "detector":
+            from claimlens.vision.damage.detector import detect_damage
+
+            boxes = [(norm_part(b.part), b.box) for b in detect_damage(rgb)]
+        else:
+            boxes = [(names[b[4]] if b[4] < len(names) else f"class{b[4]}", b[:4])
+                     for b in ds.read_yolo_boxes(ds.label_path_of(folder / rel), rgb.shape[1], rgb.shape[0])]
+        boxes = sorted(boxes, key=lambda pb: -(pb[1][2] - pb[1][0]) * (pb[1][3] - pb[1][1]))[:max_regions]
+        out[rel] = [(p, SP.part_features(rgb, b), SP.part_crop(rgb, b, CROP_SIDE)) for p, b in boxes if p]
+    return out
+
+
+def _best_verdict(ra: list, rb: list, part: str) -> tuple[str, float, float | None]:
+    """As the check judges a reinspected part: the best-scoring comparison over the regions of ``part`` in
+    both photos, undecided when any comparison is; returns (verdict, best score, colour difference)."""
+    from claimlens.vision.damage import same_part as SP
+
+    cands = [(SP.compare(fa, fb), ca, cb) for pa, fa, ca in ra if pa == part for pb, fb, cb in rb if pb == part]
+    if not all(c[0].decided for c in cands):
+        return "undecided", max(c[0].same_score for c in cands), None
+    res, ca, cb = max(cands, key=lambda c: c[0].same_score)
+    verdict, de = SP.swap_verdict(res, ca, cb)
+    return verdict, res.same_score, de
+
+
+def run_groups(folder: Path, options: dict[str, str]) -> dict[str, Any]:
+    """``groups.csv`` (``group_id,image``; same group = one physical vehicle): the same-part verifier on real
+    views of one car. Every pair of photos of a group that both hold a region of one part name is compared
+    as the check compares a reinspected part with the survey's (best over the regions of that name): a
+    ``swapped`` verdict there is a false accusation (``false_swap_rate``). Across groups (different cars,
+    same part name; each photo against the photos of the next ``cross=5`` groups in file order) a ``same``
+    verdict is a false match (``false_same_rate``). Options: ``regions=detector|labels``, ``max_regions=4``,
+    ``cross=5``, ``dump=1``. Rates are also given per half (``group_half``: dev / test by group)."""
+    from claimlens.vision.damage import same_part as SP
+
+    t_start = time.perf_counter()
+    rows = _rows(folder / "groups.csv")
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        if not r.get("group_id"):
+            continue
+        if not (folder / r["image"]).is_file():
+            raise SystemExit(f"groups.csv: missing file {r['image']}")
+        groups.setdefault(r["group_id"], []).append(r["image"])
+    source = options.get("regions", "detector")
+    if source not in ("detector", "labels"):
+        raise SystemExit("--opt regions= must be detector or labels")
+    t0 = time.perf_counter()
+    images = [i for ims in groups.values() for i in ims]
+    regions = _group_regions(folder, images, source, int(options.get("max_regions", 4)))
+    ms_image = 1000 * (time.perf_counter() - t0) / max(len(images), 1)
+    within: list[dict[str, Any]] = []
+    for gid, ims in groups.items():
+        for i, a in enumerate(ims):
+            for b in ims[i + 1:]:
+                for part in sorted({p for p, _, _ in regions[a]} & {p for p, _, _ in regions[b]}):
+                    v, score, de = _best_verdict(regions[a], regions[b], part)
+                    within.append({"group": gid, "half": group_half(gid), "a": a, "b": b, "part": part,
+                                   "verdict": v, "score": round(score, 4), "colour_de": de})
+    cross: list[dict[str, Any]] = []
+    gids = list(groups)
+    k = int(options.get("cross", 5))
+    for gi, gid in enumerate(gids):
+        for other in gids[gi + 1:gi + 1 + k]:
+            for a in groups[gid]:
+                for b in groups[other]:
+                    for part in sorted({p for p, _, _ in regions[a]} & {p for p, _, _ in regions[b]}):
+                        v, score, de = _best_verdict(regions[a], regions[b], part)
+                        cross.append({"half": group_half(gid), "part": part, "verdict": v, "score": round(score, 4),
+                                      "colour_de": de})
+
+    def rates(items: list[dict[str, Any]]) -> dict[str, Any]:
+        n = len(items)
+        return {"pairs": n, "swapped_rate": _rate([x["verdict"] == "swapped" for x in items]),
+                "same_rate": _rate([x["verdict"] == "same" for x in items]),
+                "inconclusive_rate": _rate([x["verdict"] == "inconclusive" for x in items]),
+                "undecided_rate": _rate([x["verdict"] == "undecided" for x in items]),
+                "different_marks_rate": _rate([x["verdict"] in ("swapped", "inconclusive") and x["score"] < SP.DIFFERENT_MAX
+                                               for x in items])}
+
+    w, c = rates(within), rates(cross)
+    metrics: dict[str, Any] = {
+        "auc": None, "rank1": None,
+        "false_swap_rate": w["swapped_rate"], "inconclusive_rate": w["inconclusive_rate"], "pairs": w["pairs"],
+        "false_same_rate": c["same_rate"], "cross_pairs": c["pairs"],
+        "within": w, "across": c,
+        "within_by_half": {h: rates([x for x in within if x["half"] == h]) for h in ("dev", "test")},
+        "across_by_half": {h: rates([x for x in cross if x["half"] == h]) for h in ("dev", "test")},
+        "within_by_part": {p: rates([x for x in within if x["part"] == p]) for p in sorted({x["part"] for x in within})},
+        "regions": source, "images_with_regions": _rate([bool(regions[i]) for i in images]),
+        "swap_min_colour_de": SP.SWAP_MIN_COLOUR_DE, "different_below": SP.DIFFERENT_MAX,
+        "same_threshold": SP.SAME_THRESHOLD, "ms_per_image": round(ms_image, 2), "peak_rss_mb": peak_rss_mb(),
+    }
+    result: dict[str, Any] = {"bench": "parts", "dataset": str(folder), "n_images": len(images),
+                              "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {}}
+    if options.get("dump"):
+        result["within_pairs"] = within
+        result["cross_pairs"] = cross
+    return result
+
+
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
     from claimlens.datasets import damage_suite as ds
     from claimlens.vision.damage import part_age as PA
     from claimlens.vision.damage import same_part as SP
 
+    if (not suite and dataset_dir is not None and (dataset_dir / "groups.csv").is_file()
+            and not (dataset_dir / "pairs.csv").is_file()):
+        return run_groups(dataset_dir, options)
     if options.get("real", "0") not in ("0", "", "false") and not suite:
         if dataset_dir is None:
             raise SystemExit("claimlens bench parts --opt real=1 needs DIR (a YOLO-labelled folder of real damage)")
@@ -188,6 +359,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             if options.get("limit"):
                 pairs = pairs[: int(options["limit"])]
             feats: dict[tuple[str, tuple | None], Any] = {}
+            crops: dict[tuple[str, tuple | None], np.ndarray] = {}
 
             def get(rel: str, box: tuple | None) -> Any:
                 key = (rel, box)
@@ -196,15 +368,19 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                     t0 = time.perf_counter()
                     feats[key] = SP.part_features(rgb, box)
                     t_feat.append(time.perf_counter() - t0)
+                    crops[key] = SP.part_crop(rgb, box, 256)
                 return feats[key]
 
             scores, labels, decided, correct, t_pair, results = [], [], [], [], [], []
+            verdicts: list[str] = []
             for r in pairs:
                 fa, fb = get(r["image_a"], _box(r, "a")), get(r["image_b"], _box(r, "b"))
                 t0 = time.perf_counter()
                 res = SP.compare(fa, fb)
                 t_pair.append(time.perf_counter() - t0)
                 results.append(res)
+                verdicts.append(SP.swap_verdict(res, crops[(r["image_a"], _box(r, "a"))],
+                                                crops[(r["image_b"], _box(r, "b"))])[0])
                 same = r["same_part"] in ("1", "true", "True")
                 scores.append(res.same_score)
                 labels.append(same)
@@ -244,12 +420,22 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                 "inconclusive_rate_swapped": _rate([r.same is None for r, y in zip(results, labels)
                                                     if not y and r.decided]),
                 "different_below": SP.DIFFERENT_MAX,
+                # v4 (#14): a swap verdict also needs paint of another colour (SP.swap_verdict)
+                "swap_flag_rate_same": _rate([v == "swapped" for v, y, r in zip(verdicts, labels, results)
+                                              if y and r.decided]),
+                "swap_detect_rate": _rate([v == "swapped" for v, y, r in zip(verdicts, labels, results)
+                                           if not y and r.decided]),
+                "swap_min_colour_de": SP.SWAP_MIN_COLOUR_DE,
                 "ms_per_pair": round(1000 * statistics.mean(t_pair), 2) if t_pair else None,
                 "same_threshold": SP.SAME_THRESHOLD,
             })
             if any(r.get("negative") for r in pairs):  # the hard suite: AUC per kind of negative, rank-1 per condition
                 metrics["auc_by_negative"] = {
                     k: rnd(auc(pos, [s for s, r in zip(scores, pairs) if r.get("negative") == k]))
+                    for k in sorted({r["negative"] for r in pairs if r.get("negative")})}
+                metrics["swap_detect_rate_by_negative"] = {
+                    k: _rate([v == "swapped" for v, r, res in zip(verdicts, pairs, results)
+                              if r.get("negative") == k and res.decided])
                     for k in sorted({r["negative"] for r in pairs if r.get("negative")})}
                 metrics["rank1_by"] = _rank1_by([r for r in pairs if r["same_part"] in ("1", "true", "True")], hit_of)
             n_images += len(feats)

@@ -5,6 +5,11 @@ the scratched region, the whole image when empty; an optional ``kind`` column gi
 ``--suite`` generates the project's scratch suite (:func:`claimlens.datasets.damage_suite.generate_scratch_suite`)
 from the photos under DIR (default ../shared/data/car_damage_roboflow) into a temporary folder first.
 
+With ``real=1`` on a car_damage_train-style folder (``splits.csv``; #14): the labelled ``scratch`` boxes
+(``classes=`` to change) of the damage-group photos of ``split=val`` are the adjuster's regions, all genuine;
+``by_half`` gives the rates on the dev / test halves (:func:`claimlens.datasets.damage_suite.dev_test_half`,
+by photo group), ``flag_rate`` / ``flag_rate_medium`` are the test half's (:func:`real_rates`).
+
 Options: ``real=1`` (no labels.csv needed: every labelled damage box of a YOLO-labelled folder such as
 car_damage_roboflow is a ``genuine`` region, photos without boxes are scored whole; ``flag_rate`` is then
 the false-alarm rate on real damage, per image = any box flagged), ``split=test|train|all`` (suite and
@@ -93,6 +98,11 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         rows = read_rows(folder)
     elif dataset_dir is None:
         raise SystemExit("claimlens bench scratches needs DIR (or --suite)")
+    elif real and (dataset_dir / "splits.csv").is_file():
+        folder = dataset_dir
+        classes = tuple(options.get("classes", ",".join(ds.SCRATCH_CLASSES)).split(","))
+        rows = ds.taxonomy_rows(dataset_dir, classes, options.get("split", "val"), "damage")
+        desc = {"real_damage_boxes": True, "taxonomy": True, "split": options.get("split", "val"), "classes": classes}
     elif real or not (dataset_dir / "labels.csv").is_file() and (dataset_dir / "data.yaml").is_file():
         folder = dataset_dir
         rows = ds.real_damage_rows(dataset_dir, options.get("split", "all"))
@@ -150,6 +160,10 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                                    "auc": rnd(auc([res.score for r, res in out if r["kind"] == k], neg)),
                                    "flag_rate": rnd(float(np.mean([res.flagged for r, res in out if r["kind"] == k])))}
                                for k in kinds}
+    if desc.get("taxonomy"):
+        metrics["by_half"] = {h: real_rates([(r, res) for r, res in out if r["half"] == h]) for h in ("dev", "test")}
+        metrics.update({k: metrics["by_half"]["test"][k] for k in ("flag_rate", "flag_rate_medium")})
+        metrics["medium_threshold"] = S.MEDIUM_THRESHOLD
     if options.get("mp12"):
         metrics["check_12mp"] = time_12mp(int(options["mp12"]))
     result: dict[str, Any] = {"bench": "scratches", "dataset": str(dataset_dir or "generated"),
@@ -161,6 +175,26 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         result["per_image"] = [{"image": r["image"], "label": r["label"], "kind": r["kind"], "score": rnd(res.score),
                                 "top": res.top(3)} for r, res in out]
     return result
+
+
+def real_rates(scored: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
+    """False-alarm rates on genuine damage regions: ``flag_rate`` (photos with a flagged region: any flag, LOW
+    or more), ``flag_rate_medium`` (photos where a flag would be MEDIUM under the context that raises it, a
+    scratch-only claim without a third party: the worst case for an honest claim), the same per region, and
+    the photos' highest scratch-like scores (the dev half fits the thresholds)."""
+    from claimlens.vision.damage import scratches as S
+
+    photos: dict[str, list[float]] = {}
+    for r, res in scored:
+        photos.setdefault(r["image"], []).append(res.score if res.scratch_like else 0.0)
+    best = np.array([max(v) for v in photos.values()]) if photos else np.zeros(0)
+    regions = np.array([res.score if res.scratch_like else 0.0 for _, res in scored])
+    return {"photos": len(photos), "regions": len(scored),
+            "flag_rate": rnd(float((best >= S.THRESHOLD).mean())) if len(best) else None,
+            "flag_rate_medium": rnd(float((best >= max(S.THRESHOLD, S.MEDIUM_THRESHOLD)).mean())) if len(best) else None,
+            "flag_rate_regions": rnd(float((regions >= S.THRESHOLD).mean())) if len(regions) else None,
+            "scratch_like_fraction": rnd(float(np.mean([res.scratch_like for _, res in scored]))) if scored else None,
+            "photo_max_score_top5": [rnd(float(v)) for v in np.sort(best)[-5:][::-1]]}
 
 
 def time_12mp(n: int) -> dict[str, Any]:

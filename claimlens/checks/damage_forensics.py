@@ -52,12 +52,15 @@ EARLY_STAGES = ("survey", "assessment")
 ROLES = (None, "damage")
 WORK_SIDE = 1024
 GLASS_PARTS = frozenset({"windshield", "light", "window", "glass", "mirror glass"})
-"""Parts the scratch and part-age scorers skip: both were fitted on painted panels (docs/damage_forensics.md)."""
+NOT_PAINTED = GLASS_PARTS | {"wheel", "tyre", "tire", "rim"}
+"""Parts the scratch and part-age scorers skip: both were fitted on painted panels (docs/damage_forensics.md);
+glass and lamps (cracks read as "many directions") and wheels (rubber and alloy, not paint)."""
 MAX_REGIONS = 4
 CROP_SIDE = 256
 PART_ALIASES = {"dickey": "trunk", "boot": "trunk", "tailgate": "trunk", "hood": "bonnet", "front bumper": "bumper",
                 "rear bumper": "bumper", "headlight": "light", "taillight": "light", "lamp": "light",
-                "wing": "fender", "windscreen": "windshield"}
+                "wing": "fender", "windscreen": "windshield", "headlamp": "light", "taillamp": "light",
+                "rear window": "window", "tire": "tyre"}
 
 
 KEYING_PARTS = frozenset({"door", "fender", "quarter panel", "rear quarter", "side"})
@@ -65,6 +68,19 @@ KEYING_PARTS = frozenset({"door", "fender", "quarter panel", "rear quarter", "si
 there, on a claim that reports an accident with nobody else involved, is the 虚报划痕 pattern; on a bumper or
 a corner (where contacts happen) it is only the score."""
 ACCIDENT_LOSSES = frozenset({"", "collision", "scratch"})
+
+
+def scratch_severity(score: float, *, scratch_only: bool, keyed_place: bool) -> Severity:
+    """Severity of a flagged scratch region (score >= ``scratches.THRESHOLD``): LOW on the score alone; MEDIUM
+    when the claim context raises it (a scratch-only loss without a third party, or a side panel at hand
+    height on an accident claim without one) **and** the score reaches ``scratches.MEDIUM_THRESHOLD``.
+
+    Why the second threshold (#14): under the context that raises it every genuine scratch that crosses
+    THRESHOLD became MEDIUM, 1.6 % of the genuine test photos of car_damage_train against a target of
+    <= 1 %; MEDIUM_THRESHOLD is fitted on the dev photos only (docs/damage_forensics.md)."""
+    if (scratch_only or keyed_place) and score >= S.MEDIUM_THRESHOLD:
+        return Severity.MEDIUM
+    return Severity.LOW
 
 
 def _short(pid: str) -> str:
@@ -115,7 +131,7 @@ def _decode(jpeg: bytes | None) -> np.ndarray | None:
 
 class DamageForensicsCheck(Check):
     name = "damage_forensics"
-    version = "3"
+    version = "4"
 
     def analyse_photo(self, photo: DecodedPhoto, info: PhotoInfo) -> PhotoResult:
         if info.stage not in STAGES or info.role not in ROLES:
@@ -151,9 +167,10 @@ class DamageForensicsCheck(Check):
             entry: dict[str, Any] = {
                 "index": i, "part": part, "source": reg["source"],
                 "box": None if box is None else [round(v / s, 1) for v in box]}
-            if part in GLASS_PARTS:
+            if part in NOT_PAINTED:
                 # both scorers were fitted on painted panels only: cracked glass reads as "many directions"
-                entry["scratch"] = {"applicable": False, "reason": f"{part}: glass, not a painted panel"}
+                kind = "a wheel" if part not in GLASS_PARTS else "glass"
+                entry["scratch"] = {"applicable": False, "reason": f"{part}: {kind}, not a painted panel"}
                 out_regions.append(entry)
                 continue
             sc = S.analyse_region(work, box)
@@ -224,9 +241,11 @@ class DamageForensicsCheck(Check):
                 if keyed_place:
                     context.append(f" {where} is a side panel at hand height, where keyed scratches are made, and "
                                    "no other vehicle is involved")
+                severity = scratch_severity(sc["score"], scratch_only=scratch_only, keyed_place=keyed_place)
+                if severity != Severity.MEDIUM:
+                    context = []  # the context did not raise it: the message names the score only
                 findings.append(Finding(
-                    code="damage.artificial_scratch_suspected",
-                    severity=Severity.MEDIUM if scratch_only or keyed_place else Severity.LOW,
+                    code="damage.artificial_scratch_suspected", severity=severity,
                     message=(f"The scratches on {where} look hand-made rather than from one contact (score "
                              f"{sc['score']:.2f} >= {sc.get('threshold', S.THRESHOLD):.2f}); driven by {drivers}"
                              + (";" + ";".join(context) + "." if context else ".")),
@@ -236,7 +255,8 @@ class DamageForensicsCheck(Check):
                               "features": sc.get("features"), "top_features": sc.get("top_features"),
                               "box": reg.get("box"), "part": reg.get("part"), "region_source": reg.get("source"),
                               "loss_type": loss or None, "third_party": has_third,
-                              "keying_location": keyed_place, "severity_raised": scratch_only or keyed_place},
+                              "keying_location": keyed_place, "medium_threshold": S.MEDIUM_THRESHOLD,
+                              "severity_raised": severity == Severity.MEDIUM},
                     evidence_images=images))
         findings.extend(self._swaps(ctx))
         return findings
@@ -288,6 +308,8 @@ class DamageForensicsCheck(Check):
             images = {}
             ca = _decode(ctx.load_artifact(ep.info.claim_id, ep.info.photo_id, self.name, f"part_{ereg['index']}.jpg"))
             cb = _decode(ctx.load_artifact(lp.info.claim_id, lp.info.photo_id, self.name, f"part_{lreg['index']}.jpg"))
+            # v4 (#14): no match of the marks is not enough for a swap; the paint must differ too
+            verdict, colour_de = SP.swap_verdict(res, ca, cb)
             if ca is not None and cb is not None:
                 images[f"part_swap_{_short(ep.info.photo_id)}_{_short(lp.info.photo_id)}.jpg"] = SP.evidence_image(
                     ca, cb, res, f"{ep.info.stage} {_short(ep.info.photo_id)}", f"reinspection {_short(lp.info.photo_id)}",
@@ -295,13 +317,19 @@ class DamageForensicsCheck(Check):
             evidence = {"threshold": SP.SAME_THRESHOLD, "different_below": SP.DIFFERENT_MAX, "part": lreg["part"],
                         "reinspection_box": lreg.get("box"),
                         "best_match": {"photo_id": ep.info.photo_id, "stage": ep.info.stage, "box": ereg.get("box")}
-                        | res.to_json()}
-            if res.same is None:  # inconclusive: no verdict, the evidence for a person to look at
+                        | res.to_json(),
+                        "colour_difference": None if colour_de is None else round(colour_de, 2),
+                        "swap_min_colour_difference": SP.SWAP_MIN_COLOUR_DE}
+            if verdict != "swapped":  # inconclusive: no verdict, the evidence for a person to look at
+                why = (f"best same-part score {res.same_score:.2f}, between {SP.DIFFERENT_MAX} and "
+                       f"{SP.SAME_THRESHOLD}" if res.same is None else
+                       f"best same-part score {res.same_score:.2f}, but the paint colour differs by only "
+                       f"{colour_de if colour_de is not None else float('nan'):.0f} < {SP.SWAP_MIN_COLOUR_DE:.0f} "
+                       "(the photos may show another spot of the same car)")
                 out.append(Finding(
                     code="damage.part_identity_inconclusive", severity=Severity.INFO,
                     message=(f"The {lreg['part']} in reinspection photo {_short(lp.info.photo_id)} could not be "
-                             f"verified either way against the {len(results)} earlier close-up(s) (best same-part "
-                             f"score {res.same_score:.2f}, between {SP.DIFFERENT_MAX} and {SP.SAME_THRESHOLD}; "
+                             f"verified either way against the {len(results)} earlier close-up(s) ({why}; "
                              f"{res.inliers} matching marks): compare the two crops by eye."),
                     photo_id=lp.info.photo_id, evidence=evidence, evidence_images=images))
                 continue
@@ -309,13 +337,15 @@ class DamageForensicsCheck(Check):
                 code="damage.part_swapped_suspected", severity=Severity.MEDIUM,
                 message=(f"The {lreg['part']} in reinspection photo {_short(lp.info.photo_id)} does not verify as the "
                          f"same physical part as in the {len(results)} earlier close-up(s) (best same-part score "
-                         f"{res.same_score:.2f} < {SP.DIFFERENT_MAX}, {res.inliers} matching marks): it may have "
-                         f"been swapped."),
+                         f"{res.same_score:.2f} < {SP.DIFFERENT_MAX}, {res.inliers} matching marks) and its paint "
+                         f"differs in colour (Lab distance {colour_de:.0f} >= {SP.SWAP_MIN_COLOUR_DE:.0f}): it may "
+                         f"have been swapped."),
                 photo_id=lp.info.photo_id,
                 evidence={"rule": "local features of the part (CLAHE, RootSIFT) + RANSAC similarity or direct "
                                   "homography; best score over survey/assessment regions of the same part name "
-                                  "< different_below, all comparisons decided (enough keypoints); scores between "
-                                  "that and the same-part threshold are inconclusive and not flagged",
+                                  "< different_below, all comparisons decided (enough keypoints), and the paint "
+                                  "colours differ by >= swap_min_colour_difference (v4); otherwise inconclusive "
+                                  "and not flagged",
                           **evidence,
                           "compared": [{"photo_id": r[1].info.photo_id, "same_score": round(r[0].same_score, 4),
                                         "inliers": r[0].inliers} for r in results]},

@@ -958,3 +958,77 @@ def real_damage_rows(src: Path, split: str = "all") -> list[dict]:
             rows.append({"image": rel, "label": "genuine", "x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3],
                          "kind": "real", "source": name})
     return rows
+
+
+# ------------------------------------------------------------------ real genuine damage in the 18-class taxonomy
+
+SCRATCH_CLASSES = ("scratch",)
+"""Classes of car_damage_train whose boxes are genuine scratches (the fake-scratch scorer's false-alarm set)."""
+PAINTED_PART_CLASSES = ("bumper", "door", "hood", "trunk", "mirror")
+"""Part classes of car_damage_train the part-age scorer applies to (painted panels; lamps, glass and wheels are
+skipped by the check, :data:`claimlens.checks.damage_forensics.NOT_PAINTED`)."""
+
+
+def photo_group(image: str) -> str:
+    """The physical-photo / vehicle group of a car_damage_train image, for a split that keeps related photos
+    together: the Roboflow source name (before ``.rf.``) without the prefix's export noise; the
+    ``scr_204_101_20_*`` close-ups (a few cars, mostly one) form one group; a ``sev_`` listing photo
+    (``<7-digit id>-...`` or ``...-<upload id>_NN``) goes with its listing; every other photo is its own."""
+    name = image.rsplit("/", 1)[-1]
+    stem = name.split(".rf.")[0] if ".rf." in name else name.rsplit(".", 1)[0]
+    if stem.startswith("scr_204_101_20_"):
+        return "scr_204_101_20"
+    if stem.startswith("sev_"):
+        rest = stem[4:]
+        head = rest.split("-", 1)[0]
+        if head.isdigit() and len(head) >= 6:
+            return "sev_" + head
+        parts = rest.rsplit("_", 2)
+        if len(parts) == 3 and parts[1].isdigit():
+            return "sev_" + parts[0]
+    return stem
+
+
+def dev_test_half(image: str) -> str:
+    """``dev`` or ``test``: u = sha1(photo_group(image))[:8] / 2**32, dev when u < 0.5. Thresholds are fitted
+    on dev, rates reported on test; a group never straddles the halves."""
+    import hashlib
+
+    u = int(hashlib.sha1(photo_group(image).encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return "dev" if u < 0.5 else "test"
+
+
+def taxonomy_rows(src: Path, classes: Iterable[str], split: str = "val", label_group: str | None = None
+                  ) -> list[dict]:
+    """One row per labelled box of ``classes`` in a car_damage_train-style folder (``splits.csv``,
+    ``images.csv``, ``labels/``, class list from :func:`claimlens.bench.damage.read_names`): ``image``,
+    ``label`` (``genuine``: every box is real damage / an original part), ``x1..y2`` (pixels), ``kind`` (the
+    class), ``source`` (photo group), ``half`` (:func:`dev_test_half`) and ``others`` (the photo's other
+    labelled boxes, so the part-age ring can exclude them as the check does). Only images of ``split`` and,
+    when given, of ``label_group``; a listed image that is missing is an error."""
+    from claimlens.bench.damage import read_names, read_taxonomy_meta
+
+    src = Path(src)
+    names = [n.strip().lower() for n in read_names(src)]
+    want = set(classes)
+    splits, groups = read_taxonomy_meta(src)
+    if not splits:
+        raise SystemExit(f"{src} has no splits.csv (a car_damage_train-style folder is expected)")
+    rows = []
+    for rel in sorted(i for i, s in splits.items() if split == "all" or s == split):
+        if label_group and groups.get(rel, label_group) != label_group:
+            continue
+        path = src / rel
+        if not path.is_file():
+            raise SystemExit(f"missing image {path} (build the full set with the folder's build_images.py)")
+        with Image.open(path) as im:
+            w, h = im.size
+        boxes = read_yolo_boxes(label_path_of(path), w, h)
+        for b in boxes:
+            cls = names[b[4]] if b[4] < len(names) else f"class{b[4]}"
+            if cls not in want:
+                continue
+            rows.append({"image": rel, "label": "genuine", "x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3],
+                         "kind": cls, "source": photo_group(rel), "half": dev_test_half(rel),
+                         "others": [o[:4] for o in boxes if o is not b]})
+    return rows

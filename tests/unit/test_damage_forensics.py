@@ -205,6 +205,20 @@ def test_check_findings_with_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert analyses[3].data[check.name]["applicable"] is False
     assert analyses[0].data[check.name]["region_source"] == "adjuster"
     claim = {"claim_id": "C1", "loss_type": "scratch", "third_party": None}
+    # the context raises a flag to MEDIUM only at MEDIUM_THRESHOLD (fitted on real genuine damage, #14); this
+    # rendered pattern scores between the two thresholds, so the context rules are checked with it lowered
+    flagged_score = max(r["scratch"]["score"] for r in analyses[0].data[check.name]["regions"])
+    assert S.THRESHOLD <= flagged_score
+    monkeypatch.setattr(S, "MEDIUM_THRESHOLD", S.THRESHOLD)
+    # the two doors are painted alike: with the shipped colour rule (v4) the unmatched door is inconclusive
+    shipped = check.assess_claim(ClaimContext(
+        claim=claim, photos=analyses, index=None,  # type: ignore[arg-type]
+        load_artifact=lambda c, p, chk, n: artifacts.get((c, p, chk, n)), load_thumbnail=lambda c, p: None))
+    alike = [f for f in shipped if f.code == "damage.part_identity_inconclusive" and f.photo_id == "r1"]
+    assert not [f for f in shipped if f.code == "damage.part_swapped_suspected"]
+    assert alike and alike[0].evidence["colour_difference"] < SP.SWAP_MIN_COLOUR_DE
+    assert "paint colour differs by only" in alike[0].message
+    monkeypatch.setattr(SP, "SWAP_MIN_COLOUR_DE", 0.0)  # the marks alone decide below
     ctx = ClaimContext(claim=claim, photos=analyses, index=None,  # type: ignore[arg-type]
                        load_artifact=lambda c, p, chk, n: artifacts.get((c, p, chk, n)),
                        load_thumbnail=lambda c, p: None)
@@ -230,6 +244,11 @@ def test_check_findings_with_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert door and door[0].severity == Severity.MEDIUM and door[0].evidence["keying_location"] is True
     assert "hand height" in door[0].message
     assert all(not f.evidence["keying_location"] for f in low)
+    # below MEDIUM_THRESHOLD the same context leaves the flag LOW
+    monkeypatch.setattr(S, "MEDIUM_THRESHOLD", min(1.0, flagged_score + 1e-6))
+    calm = [f for f in check.assess_claim(ctx) if f.code == "damage.artificial_scratch_suspected"]
+    assert calm and all(f.severity == Severity.LOW and not f.evidence["severity_raised"] for f in calm)
+    monkeypatch.setattr(S, "MEDIUM_THRESHOLD", S.THRESHOLD)
     for f in per_photo_findings:
         assert f.code == "damage.part_age_mismatch" and f.evidence_images
     # the swapped door's score inside the inconclusive band: an INFO finding with the evidence, no swap flag
@@ -239,6 +258,33 @@ def test_check_findings_with_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
     unsure = [f for f in again if f.code == "damage.part_identity_inconclusive"]
     assert [f.photo_id for f in unsure] == ["r1"] and unsure[0].severity == Severity.INFO
     assert unsure[0].evidence_images and unsure[0].evidence["best_match"]["photo_id"] == "s1"
+
+
+def test_scratch_severity_needs_context_and_medium_score() -> None:
+    from claimlens.checks.damage_forensics import scratch_severity
+
+    hi, lo = S.MEDIUM_THRESHOLD, (S.THRESHOLD + S.MEDIUM_THRESHOLD) / 2
+    assert S.THRESHOLD < S.MEDIUM_THRESHOLD <= 1.0
+    assert scratch_severity(hi, scratch_only=True, keyed_place=False) == Severity.MEDIUM
+    assert scratch_severity(hi, scratch_only=False, keyed_place=True) == Severity.MEDIUM
+    assert scratch_severity(hi, scratch_only=False, keyed_place=False) == Severity.LOW
+    assert scratch_severity(lo, scratch_only=True, keyed_place=True) == Severity.LOW
+
+
+def test_warm_paint_turns_off_the_rust_features() -> None:
+    # an orange panel on a grey background: "rust-coloured" from edge to edge, yet not rust
+    img = np.full((200, 300, 3), 120, np.uint8)
+    img[50:150, 75:225] = (230, 110, 20)
+    res = PA.analyse_part(img, (75, 50, 225, 150))
+    assert res.warm_paint and res.to_json()["warm_paint"] is True
+    assert all(res.features[k] == 0.0 for k in PA.RUST_FEATURES)
+    # a blue panel with orange-brown rust spots keeps them
+    img2 = np.full((200, 300, 3), 120, np.uint8)
+    img2[50:150, 75:225] = (30, 60, 160)
+    for x in range(90, 210, 20):
+        img2[80:90, x:x + 6] = (150, 70, 25)
+    res2 = PA.analyse_part(img2, (75, 50, 225, 150))
+    assert not res2.warm_paint and res2.features["rust_lab_diff"] > 0
 
 
 def test_check_falls_back_to_whole_photo_without_detector(monkeypatch: pytest.MonkeyPatch) -> None:

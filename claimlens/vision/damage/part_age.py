@@ -102,8 +102,13 @@ MODEL: dict[str, Any] = {
         "ab_hist_chi2": 0.511559, "saturation_ratio": -0.657682, "dark_speck_diff": -0.801113
     },
 }
-THRESHOLD = 0.9654
+THRESHOLD = 0.996
 # --- fitted model end ---
+# THRESHOLD (#14): raised from the fit script's 0.9654 on real genuine parts: the smallest value (0.001 steps) at
+# which at most 1.5 % of the dev photos of car_damage_train's val parts are flagged (0 of 51 photos; the dev
+# photos' highest box score is 0.9952). At 0.9654 7.8 % of the dev photos were flagged (target <= 3 %). Rerun
+# `claimlens bench parts ../shared/data/car_damage_train --opt real=1` after a refit: fit_part_age.py writes its
+# own rule's value here.
 """THRESHOLD: age-contrast score at or above which ``damage.part_age_mismatch`` is reported."""
 
 
@@ -115,6 +120,8 @@ class PartAgeResult:
     box: tuple[int, int, int, int]
     measurable: bool
     _maps: dict[str, Any] = field(default_factory=dict, repr=False)
+    warm_paint: bool = False
+    """The part's paint is orange / red / brown: its rust features were set to 0 (:func:`warm_paint`)."""
 
     @property
     def flagged(self) -> bool:
@@ -126,7 +133,7 @@ class PartAgeResult:
     def to_json(self) -> dict[str, Any]:
         return {"score": round(self.score, 4), "measurable": self.measurable, "box": list(self.box),
                 "features": {k: round(v, 4) for k, v in self.features.items()}, "top_features": self.top(4),
-                "threshold": THRESHOLD}
+                "threshold": THRESHOLD, "warm_paint": self.warm_paint}
 
 
 def _rust_mask(hsv: np.ndarray) -> np.ndarray:
@@ -194,7 +201,33 @@ def compute_features(rgb: np.ndarray, box: tuple[float, float, float, float],
          "highlight_diff": si["spec"] - so["spec"],
          "hue_shift": abs(dh) * min(1.0, min(si["chroma"], so["chroma"]) / 15.0)}
     f.update(_contrast_features(crop, lab, hsv, hf, inner, ring, bx))
-    return f, {"crop": crop, "inner": inner, "ring": ring, "hsv": hsv, "box_crop": bx}
+    warm = warm_paint(lab, inner)
+    if warm:
+        for k in RUST_FEATURES:  # the paint itself is rust-coloured: "more rust than the ring" means nothing
+            f[k] = 0.0
+    return f, {"crop": crop, "inner": inner, "ring": ring, "hsv": hsv, "box_crop": bx, "warm_paint": warm}
+
+
+RUST_FEATURES = ("rust_diff", "rust_lab_diff", "rust_local_diff")
+WARM_PAINT_HUE = (20.0, 80.0)
+WARM_PAINT_MIN_CHROMA = 20.0
+
+
+def warm_paint(lab: np.ndarray, inner: np.ndarray) -> bool:
+    """True when the part's own paint is orange / red / brown: the median a*, b* of the part has a Lab hue in
+    :data:`WARM_PAINT_HUE` degrees and a chroma of at least :data:`WARM_PAINT_MIN_CHROMA`.
+
+    Why: the rust features count orange-brown pixels in the part against the ring around it. In the
+    generated suite the ring is the same car's paint, so that difference is rust; on real photos the ring is
+    often the road, the sky or a grille, and an orange or red car's panel is then "rust" from edge to edge
+    (the four highest part-age scores on the genuine dev half of car_damage_train: an orange pick-up and red
+    cars, drivers rust_local_diff +11 to +24). Rust spots on a panel of another colour do not move its median
+    colour, so they are still seen; rust on an orange car is not judged by colour (the other features still
+    apply)."""
+    a = float(np.median(lab[..., 1][inner]))
+    b = float(np.median(lab[..., 2][inner]))
+    hue = math.degrees(math.atan2(b, a))
+    return WARM_PAINT_HUE[0] <= hue <= WARM_PAINT_HUE[1] and math.hypot(a, b) >= WARM_PAINT_MIN_CHROMA
 
 
 def _contrast_features(crop: np.ndarray, lab: np.ndarray, hsv: np.ndarray, hf: np.ndarray, inner: np.ndarray,
@@ -275,7 +308,8 @@ def analyse_part(rgb: np.ndarray, box: tuple[float, float, float, float],
                              measurable=False)
     f, maps = got
     score, contrib = score_features(f, model)
-    return PartAgeResult(score=score, features=f, contributions=contrib, box=ibox, measurable=True, _maps=maps)  # type: ignore[arg-type]
+    return PartAgeResult(score=score, features=f, contributions=contrib, box=ibox, measurable=True, _maps=maps,  # type: ignore[arg-type]
+                         warm_paint=bool(maps["warm_paint"]))
 
 
 def overlay_image(res: PartAgeResult, quality: int = 85) -> bytes:

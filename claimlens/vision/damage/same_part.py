@@ -57,6 +57,14 @@ homography fit and this band: 12.5 % reported swapped, 1.7 % inconclusive, no sw
 lower: two different panels covered in generic repeated marks reach ~17 chance inliers (score ~0.25), which
 must stay a "different" verdict (tests/unit/test_damage_forensics.py)."""
 
+SWAP_MIN_COLOUR_DE = 56.0
+"""A "different part" verdict becomes a *swap* only when the two parts' paint also differs by at least this
+Lab distance (:func:`paint_colour`); otherwise the comparison is inconclusive (#14). Fitted on the dev half of
+../shared/data/same_vehicle_views (groups hashed by id, :func:`claimlens.bench.parts.group_half`): the
+smallest whole number above every colour difference of a dev pair of one car that the marks alone called
+"different" (the largest was 55.4), so no dev pair of one car is called swapped; on the test half 0 of 32
+pairs (docs/damage_forensics.md). 0 gives back the v3 rule (72 % of real same-car pairs "swapped")."""
+
 HOMOGRAPHY_MIN_MATCHES = 8
 """Ratio-test matches needed before the direct homography fit (:func:`_homography_match`) is tried."""
 
@@ -219,3 +227,40 @@ def evidence_image(crop_a: np.ndarray, crop_b: np.ndarray, res: SamePartResult, 
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def paint_colour(crop: np.ndarray) -> np.ndarray:
+    """Median Lab (L 0..100, a*, b*) of the central 60 % of an RGB part crop: the part's paint, mostly free of
+    the margin's background."""
+    h, w = crop.shape[:2]
+    c = crop[int(0.2 * h):max(int(0.2 * h) + 1, int(0.8 * h)), int(0.2 * w):max(int(0.2 * w) + 1, int(0.8 * w))]
+    lab = cv2.cvtColor(np.ascontiguousarray(c).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    return np.median(lab, axis=0)
+
+
+def colour_difference(crop_a: np.ndarray, crop_b: np.ndarray) -> float:
+    """Euclidean Lab distance between the :func:`paint_colour` of two part crops."""
+    return float(np.linalg.norm(paint_colour(crop_a) - paint_colour(crop_b)))
+
+
+def swap_verdict(res: SamePartResult, crop_a: np.ndarray | None, crop_b: np.ndarray | None) -> tuple[str, float | None]:
+    """(verdict, colour difference) of a compared pair: ``same``, ``swapped``, ``inconclusive`` or
+    ``undecided`` (too few keypoints on a crop).
+
+    ``swapped`` needs two pieces of evidence: no geometric match of the part's marks (``res.same is False``)
+    **and** paint of another colour (:func:`colour_difference` >= :data:`SWAP_MIN_COLOUR_DE`). Why (#14): on
+    real photos of one car (../shared/data/same_vehicle_views, regions from the damage detector) the two
+    photos usually show different spots of the car, and the marks then never match: 72 % of such pairs were
+    reported "different", each a false accusation of a swap. No match of the marks is absence of evidence;
+    paint of another colour is evidence that the part came from another car. Without the crops (colour
+    unknown) no swap is reported."""
+    if not res.decided:
+        return "undecided", None
+    if res.same is True:
+        return "same", None
+    if crop_a is None or crop_b is None:
+        return "inconclusive", None
+    de = colour_difference(crop_a, crop_b)
+    if res.same is False and de >= SWAP_MIN_COLOUR_DE:
+        return "swapped", de
+    return "inconclusive", de
