@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     # hosts that may receive webhooks although they resolve to loopback/private/link-local addresses:
     # comma-separated names as written in the URL, IP literals or CIDR networks (claimlens/core/webhooks.py)
     webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # PEM file of the CAs that webhook receivers' certificates are checked against (an internal CA);
+    # unset: the public CAs of certifi
+    webhook_ca_bundle: Path | None = None
     # signs webhook bodies (header X-Claimlens-Signature: sha256=<hex HMAC>) when set
     webhook_secret: SecretStr | None = None
 

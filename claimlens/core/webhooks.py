@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -180,9 +181,13 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], settings: Setti
         host_header = f"{host_header}:{target.port}"
     timeout = httpx.Timeout(settings.webhook_timeout_seconds,
                             connect=min(settings.webhook_connect_timeout_seconds, settings.webhook_timeout_seconds))
+    # TLS: SNI and the certificate's name check use the URL's host, not the pinned IP
     extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+    verify: ssl.SSLContext | bool = True
+    if settings.webhook_ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(settings.webhook_ca_bundle))
     last_error: httpx.HTTPError | None = None
-    with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout) as client:
+    with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, verify=verify) as client:
         for address in target.addresses:
             request = client.build_request("POST", _pinned_url(target, address), content=body,
                                            headers={**headers, "Host": host_header}, extensions=extensions)

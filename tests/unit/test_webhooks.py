@@ -217,3 +217,37 @@ def test_proxies_from_the_environment_are_ignored(receivers: list[Receiver], mon
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
     resp = post_webhook(f"http://127.0.0.1:{target.port}/h", b"{}", {}, settings(webhook_allowed_hosts=["127.0.0.1"]))
     assert resp.status_code == 204
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, receivers: list[Receiver]):  # type: ignore[no-untyped-def]
+    """A local HTTPS receiver whose certificate names only ``hooks.internal`` (self-signed, used as the CA)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=hooks.internal",
+                    "-addext", "subjectAltName=DNS:hooks.internal"], check=True, capture_output=True)
+    r = Receiver(lambda h: (h.send_response(204), h.end_headers()))
+    receivers.append(r)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    r.server.socket = ctx.wrap_socket(r.server.socket, server_side=True)
+    return r, cert
+
+
+def test_https_is_pinned_to_the_checked_address_with_the_hosts_sni_and_certificate(tls_receiver) -> None:  # type: ignore[no-untyped-def]
+    receiver, cert = tls_receiver
+    resolver = fixed({"hooks.internal": ["127.0.0.1"], "other.internal": ["127.0.0.1"]})
+    s = settings(webhook_allowed_hosts=["hooks.internal", "other.internal"], webhook_ca_bundle=cert,
+                 environment="production", s3_secret_key="x")
+    resp = post_webhook(f"https://hooks.internal:{receiver.port}/h", b"{}", {}, s, resolver=resolver)
+    assert resp.status_code == 204 and receiver.requests[0][1]["Host"] == f"hooks.internal:{receiver.port}"
+    # the certificate is checked against the URL's host, not the IP connected to: another name fails
+    with pytest.raises(httpx.ConnectError, match="(?i)certificate|hostname"):
+        post_webhook(f"https://other.internal:{receiver.port}/h", b"{}", {}, s, resolver=resolver)
+    assert len(receiver.requests) == 1
