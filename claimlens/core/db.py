@@ -36,12 +36,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """One engine per URL per process (created lazily, i.e. after a Celery worker has forked)."""
+    """One engine per URL per process (created lazily, i.e. after a Celery worker has forked).
+
+    ``hide_parameters``: a database error's text (logged by Celery on every retry, by the API on a 5xx) would
+    otherwise carry the statement's values: plates, VINs, GPS, key hashes. The SQL stays, the values go.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 @lru_cache(maxsize=8)
