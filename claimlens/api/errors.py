@@ -51,6 +51,14 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # a bug: the server logs its traceback (with the request id) when the exception leaves the app;
+        # the caller gets the stable shape and the id to quote
+        request_id = getattr(request.state, "request_id", None)
+        return error_response(500, "internal_error", "an unexpected error occurred; it was logged",
+                              {"request_id": request_id} if request_id else None)
+
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("dependency unavailable: %s", type(exc).__name__)
         return error_response(503, "unavailable", "a backing service is unavailable; nothing was stored, retry later",

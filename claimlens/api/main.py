@@ -7,17 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import text
 
 from claimlens import __version__
-from claimlens.api import log_privacy
-from claimlens.api.deps import get_runtime
+from claimlens.api import log_privacy, observability
 from claimlens.api.errors import install_error_handlers
+from claimlens.api.ratelimit import RateLimitMiddleware
 from claimlens.api.request_ids import RequestIdMiddleware
 from claimlens.api.routes import audit, claims, decisions, keys, objects, photos, queue
 from claimlens.config import get_settings
 from claimlens.core.auth import ensure_bootstrap_admin
 from claimlens.core.db import session_scope
+from claimlens.ops.logs import configure_logging
 from claimlens.ui import install as install_workbench
 
 log = logging.getLogger("claimlens.api")
@@ -36,6 +36,8 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
     app = FastAPI(title="claimlens", version=__version__, lifespan=lifespan,
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None,
                   description="Photo-evidence verification for auto-insurance claims.")
@@ -49,16 +51,14 @@ def create_app() -> FastAPI:
     v1.include_router(audit.router)
     v1.include_router(photos.router)
     v1.include_router(keys.router)
-
-    @v1.get("/health", tags=["health"])
-    def health() -> dict[str, str]:
-        """Liveness plus a database round trip."""
-        with session_scope(get_runtime().db_url) as s:
-            s.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__}
-
     app.include_router(v1)
     install_workbench(app)  # the investigators' web app under /ui (claimlens/ui)
+    app.include_router(observability.health)
+    app.include_router(observability.router)
+    # added last = runs first: the request id (outermost), then logs and metrics, which see every answer
+    # (429s included), then the rate limits
+    app.add_middleware(RateLimitMiddleware, settings=settings)
+    app.add_middleware(observability.RequestContextMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 

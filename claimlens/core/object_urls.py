@@ -49,4 +49,5 @@ def view_url(rt: Runtime, key: str, expires_seconds: int | None = None) -> str:
 def verify(rt: Runtime, key: str, expires: int, signature: str) -> bool:
     if expires < time.time():
         return False
-    return hmac.compare_digest(_signature(rt, key, expires), signature)
+    # bytes: compare_digest refuses str with non-ASCII characters (a forged query string may hold any)
+    return hmac.compare_digest(_signature(rt, key, expires).encode(), signature.encode("utf-8", "replace"))

@@ -59,3 +59,6 @@ def make_celery() -> Celery:
 
 
 app = make_celery()
+
+# request ids on task messages, JSON logs and task metrics (signal handlers; the API publishes tasks too)
+from claimlens.workers import observability  # noqa: F401

@@ -18,6 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from claimlens.checks.registry import all_checks
 from claimlens.config import get_settings
 from claimlens.core.db import session_scope
 from claimlens.core.models import Claim
@@ -25,6 +26,7 @@ from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, asses
 from claimlens.core.storage import StorageUnavailable, make_store
 from claimlens.core.webhooks import WebhookNotAllowed, post_webhook
 from claimlens.workers.celery_app import app
+from claimlens.workers.observability import timed_checks
 
 logger = get_task_logger(__name__)
 
@@ -34,7 +36,7 @@ TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError, SoftTimeLimit
 @lru_cache
 def runtime() -> Runtime:
     settings = get_settings()
-    return Runtime(settings=settings, store=make_store(settings))
+    return Runtime(settings=settings, store=make_store(settings), checks=timed_checks(all_checks()))
 
 
 class ClaimlensTask(Task):

@@ -19,6 +19,7 @@ from tests.conftest import REPO, TEST_LANE
 
 ADMIN_KEY = "clk_test_admin_" + os.urandom(8).hex()
 WEBHOOK_SECRET = "whsec_" + os.urandom(8).hex()
+METRICS_TOKEN = "mtok_" + os.urandom(8).hex()
 BROKER_DB = 2 + 2 * TEST_LANE  # Redis has 16 databases: lanes 0-6
 
 
@@ -35,19 +36,52 @@ class Stack:
     log_dir: Path
     workers: list[subprocess.Popen] = field(default_factory=list)
     api: subprocess.Popen | None = None
+    # worker pid -> the port of its metrics exporter
+    worker_metrics_ports: dict[int, int] = field(default_factory=dict)
 
     def client(self, key: str = ADMIN_KEY) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": key}, timeout=30)
 
     def start_worker(self, name: str) -> subprocess.Popen:
         log = open(self.log_dir / f"worker-{name}-{len(self.workers)}.log", "wb")  # noqa: SIM115 - the worker's lifetime
+        metrics_port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "claimlens.workers.celery_app", "worker", "-Q", "cpu,io",
              "--concurrency", "2", "--pool", "prefork", "-n", f"{name}@%h", "--loglevel", "INFO",
              "--without-gossip", "--without-mingle"],
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=REPO, env={**self.env, "CLAIMLENS_METRICS__WORKER_PORT": str(metrics_port)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers.append(proc)
+        self.worker_metrics_ports[proc.pid] = metrics_port
         return proc
+
+    def start_api(self, name: str, env: dict[str, str] | None = None, workers: int = 2) -> tuple[subprocess.Popen, str]:
+        """Another API process on a free port (the stack's own is ``self.api``); waits until it answers."""
+        port = free_port()
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - open for the API process's lifetime
+        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "claimlens.api.main:app", "--host", "127.0.0.1",
+                                 "--port", str(port), "--workers", str(workers)],
+                                cwd=REPO, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/v1/health/live", timeout=2).status_code == 200:
+                    return proc, base_url
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"API {name} did not start: {(self.log_dir / f'{name}.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+
+    def stop(self, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
 
     def kill_worker(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
         """Kill the worker's whole process group (main process and pool children) at once."""
@@ -86,6 +120,7 @@ def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     env = {**os.environ, **services,
            "CLAIMLENS_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
            "CLAIMLENS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+           "CLAIMLENS_METRICS__TOKEN": METRICS_TOKEN,
            # the test receivers listen on loopback: allowed by name, everything else internal stays refused
            "CLAIMLENS_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
            # test broker DBs are flushed per session; a short visibility timeout so the kill -9 test sees
@@ -96,6 +131,10 @@ def stack(services: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
            "CLAIMLENS_TASK_TIME_LIMIT_SECONDS": "120",
            "CLAIMLENS_MAX_UPLOAD_BYTES": str(4 * 1024 * 1024),
            "CLAIMLENS_MAX_PIXELS": "40000000",
+           # the suite polls and fuzzes faster than any real client: its limits are far above the defaults
+           # (the rate-limit tests start an API of their own with the defaults)
+           **{f"CLAIMLENS_RATE_LIMIT__{group}__{scope}": "100000/second"
+              for group in ("UPLOADS", "READS", "WRITES", "ADMIN") for scope in ("PER_KEY", "PER_ADDRESS")},
            "PYTHONPATH": str(REPO)}
     for db in (BROKER_DB, BROKER_DB + 1):
         redis.Redis(host="127.0.0.1", port=6390, db=db).flushdb()

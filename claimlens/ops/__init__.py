@@ -1,0 +1,1 @@
+"""Operations plumbing shared by the API and the workers: structured logs with a request id, metrics."""
