@@ -3,7 +3,8 @@
 DIR is either a folder of claim folders (what ``claimlens scan`` reads, e.g. ``var/demo/claims``: scanned here
 into a temporary embedded data dir) or an embedded data dir a scan already wrote (``var/demo/data``: its
 reports are read as they are). ``--suite`` generates the claim set of :mod:`claimlens.datasets.claim_suite`
-from real photos (``--opt n=80``, ``--opt seed=0``, ``--opt keep=DIR`` to keep it) and scans it.
+from the real photos in DIR (default ../shared/data/car_damage_roboflow; ``--opt n=80``, ``--opt seed=0``,
+``--opt keep=DIR`` to keep it) and scans it.
 
 Metrics: percentiles, a 10-point histogram and the number of distinct values of the shipped score
 (:mod:`claimlens.core.findings`), findings and groups per claim, the share of claims at 89 or more (where one
@@ -62,14 +63,18 @@ def read_reports(data_dir: Path) -> dict[str, dict[str, Any]]:
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
     from claimlens.core.scan import embedded_runtime, scan
     from claimlens.datasets.claim_suite import build_claim_suite
+    from claimlens.datasets.demo import SHARED_DAMAGE
 
     t0 = time.perf_counter()
     desc: dict[str, Any] = {}
     if suite:
         folder, tmp = suite_folder("score", options)
         n, seed = int(options.get("n", 80)), int(options.get("seed", 0))
-        claims_dir, data_dir = build_claim_suite(folder / "claims", n=n, seed=seed), folder / "data"
-        desc = {"generated": "claimlens.datasets.claim_suite", "n_claims": n, "seed": seed}
+        photos = dataset_dir or SHARED_DAMAGE
+        claims_dir = build_claim_suite(folder / "claims", n=n, seed=seed, shared=photos)
+        data_dir = folder / "data"
+        desc = {"generated": "claimlens.datasets.claim_suite", "generated_from": str(photos), "n_claims": n,
+                "seed": seed}
     elif dataset_dir is None:
         raise SystemExit("bench score needs DIR (claim folders or a scan's data dir) or --suite")
     elif read_reports(dataset_dir):  # a data dir a scan wrote: read as it is
@@ -93,7 +98,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     n_findings = [len(r["findings"]) for r in reports.values()]
     n_groups = [len(r.get("groups", [])) for r in reports.values()]
     return {
-        "bench": "score", "dataset": str(dataset_dir) if dataset_dir else "suite", **desc,
+        "bench": "score", "dataset": "suite" if suite else str(dataset_dir), **desc,
         "n_images": sum(len(r["photos"]) for r in reports.values()), "n_claims": len(reports),
         "seconds": round(time.perf_counter() - t0, 1),
         "metrics": {**_metrics(scores, labels), "findings_per_claim_mean": round(statistics.mean(n_findings), 2),
