@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 BENCHES = ("duplicates", "pipeline", "index", "upload", "recapture", "tamper", "plates", "vins", "damage",
-           "scratches", "parts", "heights", "flood", "score")
+           "scratches", "parts", "heights", "flood", "score", "queue")
 
 
 def run_bench(name: str, dataset_dir: Path | None, *, suite: bool, json_out: Path | None,
