@@ -98,7 +98,8 @@ def signin(request: Request, api_key: Annotated[str, Form(max_length=200)],
            csrf_token: Annotated[str, Form(max_length=100)] = "",
            next: Annotated[str, Form(max_length=500)] = "/ui/") -> Response:
     cookie = request.cookies.get(SIGNIN_CSRF_COOKIE, "")
-    if not cookie or not secrets.compare_digest(cookie, csrf_token):
+    if not cookie or not secrets.compare_digest(cookie.encode("utf-8", "replace"),
+                                                csrf_token.encode("utf-8", "replace")):
         raise UiError(403, "Form expired or forged", "The sign-in form's security token is missing or wrong. "
                       "Reload the sign-in page and try again.")
     rt = get_runtime()

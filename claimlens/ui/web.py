@@ -85,7 +85,8 @@ UiDep = Annotated[UiContext, Depends(current_ui)]
 
 def check_csrf(ctx: UiContext, sent: str | None) -> None:
     """Every state-changing form carries the session's CSRF token (SameSite=Strict is the second wall)."""
-    if not sent or not hmac.compare_digest(sent, ctx.session.csrf_token):
+    # bytes: compare_digest refuses str with non-ASCII characters, which a forged form may hold
+    if not sent or not hmac.compare_digest(sent.encode("utf-8", "replace"), ctx.session.csrf_token.encode()):
         raise UiError(403, "Form expired or forged", "The form's security token is missing or wrong. Reload "
                       "the page and try again.")
 
