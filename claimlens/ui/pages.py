@@ -130,7 +130,7 @@ def signout(request: Request, ctx: UiDep, csrf_token: Annotated[str, Form(max_le
         revoke(s, ctx.session.token_hash)
         record(s, ctx.audit, "sign_out")
     response = _redirect(request, "/ui/signin")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/ui")
     return response
 
 
@@ -163,6 +163,8 @@ def queue_page(request: Request, ctx: UiDep) -> Response:
         with session_scope(get_runtime().db_url) as s:
             page = list_claims(s, ctx.principal, f, cursor=_param(request, "cursor"), limit=PAGE_SIZE)
             counts = facet_counts(s, ctx.principal, f)
+            record(s, ctx.audit, "list_claims", filters={k: str(v) for k, v in f.active().items()},
+                   returned=len(page.claims))
     except ValueError as exc:
         raise UiError(422, "Invalid filter", str(exc)) from exc
     kept = {k: v for k, v in raw.items() if v}

@@ -56,12 +56,15 @@ class UiContext:
 
 
 def is_https(request: Request) -> bool:
+    """Behind a TLS-terminating proxy, run uvicorn with --proxy-headers (and --forwarded-allow-ips) so the
+    scheme is the client's."""
     return request.url.scheme == "https"
 
 
 def session_cookie_kwargs(request: Request) -> dict[str, Any]:
     ui = get_runtime().settings.ui
-    return {"httponly": True, "samesite": "strict", "secure": is_https(request), "path": "/",
+    # path /ui: the API never reads cookies (it takes X-API-Key), so the session is not even sent there
+    return {"httponly": True, "samesite": "strict", "secure": is_https(request), "path": "/ui",
             "max_age": ui.session_max_hours * 3600}
 
 

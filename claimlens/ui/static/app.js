@@ -7,10 +7,9 @@
     var all = rows();
     if (!all.length) { return; }
     i = Math.max(0, Math.min(all.length - 1, i));
-    all.forEach(function (r) { r.classList.remove("current"); r.removeAttribute("aria-selected"); });
+    all.forEach(function (r) { r.classList.remove("current"); });
     current = i;
     all[i].classList.add("current");
-    all[i].setAttribute("aria-selected", "true");
     all[i].focus({ preventScroll: false });
     all[i].scrollIntoView({ block: "nearest" });
   }
