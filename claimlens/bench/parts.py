@@ -253,9 +253,18 @@ def run_groups(folder: Path, options: dict[str, str]) -> dict[str, Any]:
     ``swapped`` verdict there is a false accusation (``false_swap_rate``). Across groups (different cars,
     same part name; each photo against the photos of the next ``cross=5`` groups in file order) a ``same``
     verdict is a false match (``false_same_rate``). Options: ``regions=detector|labels``, ``max_regions=4``,
-    ``cross=5``, ``dump=1``. Rates are also given per half (``group_half``: dev / test by group)."""
+    ``cross=5``, ``dump=1``, ``swap_min_colour_de=X`` (the swap rule's colour evidence for this run only; 0
+    gives the v3 rule, where no match of the marks alone was a swap). Rates are also given per half
+    (``group_half``: dev / test by group)."""
     from claimlens.vision.damage import same_part as SP
 
+    if options.get("swap_min_colour_de"):
+        shipped = SP.SWAP_MIN_COLOUR_DE
+        SP.SWAP_MIN_COLOUR_DE = float(options["swap_min_colour_de"])
+        try:
+            return run_groups(folder, {k: v for k, v in options.items() if k != "swap_min_colour_de"})
+        finally:
+            SP.SWAP_MIN_COLOUR_DE = shipped
     t_start = time.perf_counter()
     rows = _rows(folder / "groups.csv")
     groups: dict[str, list[str]] = {}

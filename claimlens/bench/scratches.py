@@ -143,6 +143,9 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         "flag_rate_artificial": rnd(float(np.mean([res.flagged for r, res in out if r["label"] == "artificial"])))
         if pos else None,
         "scratch_like_fraction": rnd(float(np.mean([res.scratch_like for _, res in out]))) if out else None,
+        # flags that the claim context may raise to MEDIUM (score >= MEDIUM_THRESHOLD as well; #14)
+        "flag_rate_medium_genuine": _medium_rate([res for r, res in out if r["label"] == "genuine"]),
+        "flag_rate_medium_artificial": _medium_rate([res for r, res in out if r["label"] == "artificial"]),
         "ms_per_image": round(1000 * statistics.mean(t_an), 2) if t_an else None,
         "ms_per_image_p95": round(1000 * float(np.percentile(t_an, 95)), 2) if t_an else None,
         "threshold": S.THRESHOLD, "n_regions": len(out), "peak_rss_mb": peak_rss_mb(),
@@ -173,8 +176,15 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         result["suite"] = desc
     if options.get("dump"):
         result["per_image"] = [{"image": r["image"], "label": r["label"], "kind": r["kind"], "score": rnd(res.score),
+                                "scratch_like": res.scratch_like,
                                 "top": res.top(3)} for r, res in out]
     return result
+
+
+def _medium_rate(results: list[Any]) -> float | None:
+    from claimlens.vision.damage import scratches as S
+
+    return rnd(float(np.mean([r.flagged and r.score >= S.MEDIUM_THRESHOLD for r in results]))) if results else None
 
 
 def real_rates(scored: list[tuple[dict[str, Any], Any]]) -> dict[str, Any]:

@@ -17,14 +17,18 @@ Per claim:
 * ``damage.artificial_scratch_suspected`` for each flagged region (LOW; MEDIUM when the claim's loss type is
   ``scratch`` and there is no third party: a scratch-only claim with nobody else involved is the pattern of
   hand-made scratches; also MEDIUM (v3) when the region is a side panel at hand height (door, fender,
-  quarter panel: :data:`KEYING_PARTS`) on an accident claim without a third party), with the stroke-map
+  quarter panel: :data:`KEYING_PARTS`) on an accident claim without a third party; v4: only at a score of
+  ``scratches.MEDIUM_THRESHOLD`` or more, :func:`scratch_severity`), with the stroke-map
   overlay stored per photo as an artifact; the evidence names the context that raised it.
 * ``damage.part_swapped_suspected`` (MEDIUM): a part in a reinspection photo that verifies against none of
   the survey/assessment close-ups of the same part name (all comparisons decided, best same-part score
-  below ``same_part.DIFFERENT_MAX``), with the side-by-side evidence of the best candidate.
+  below ``same_part.DIFFERENT_MAX``) **and** (v4, #14) whose paint differs in colour from the best
+  candidate's (``same_part.swap_verdict``: on real photos of one car the marks of two photos usually do not
+  match because they show different spots), with the side-by-side evidence of the best candidate.
 * ``damage.part_identity_inconclusive`` (INFO, v3): the best score lies between that and the same-part
-  threshold: too few matching marks to say either way; the side-by-side evidence is stored for a person to
-  judge (a reinspection photo at a steep angle, blurred or partly covered).
+  threshold (too few matching marks to say either way), or (v4) the marks do not match but the paint is of
+  the same colour; the side-by-side evidence is stored for a person to judge (a reinspection photo at a
+  steep angle, blurred or partly covered, or of another spot of the car).
 
 Everything runs on one shared 1024-px RGB copy of the photo (regions cropped from it at <= 512 px); measured
 cost per 12 MP photo in docs/damage_forensics.md. Thresholds and why: the same doc.

@@ -119,3 +119,42 @@ def test_swap_verdict_needs_another_paint_colour() -> None:
     same = SP.SamePartResult(same_score=0.9, decided=True, same=True, inliers=40, tentative=50, agreement=0.8,
                              keypoints=(300, 300))
     assert SP.swap_verdict(same, red, blue)[0] == "same"
+
+
+def _textured(seed: int, colour: tuple[int, int, int]) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.full((240, 320, 3), colour, np.uint8)
+    import cv2
+
+    for _ in range(60):  # marks of this panel only
+        p = rng.integers(20, 220, 2)
+        cv2.circle(img, (int(p[0] + 40), int(p[1])), int(rng.integers(3, 12)), tuple(int(v) for v in rng.integers(0, 255, 3)), -1)
+    return img
+
+
+def test_group_bench_counts_pairs_within_and_across(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from claimlens.bench.parts import run_groups
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "classes.txt").write_text("door\n")
+    rows = ["group_id,image"]
+    # car 1: the same door twice (identical photos); car 2: two photos of another door
+    for name, seed, group in (("a1", 1, "g1"), ("a2", 1, "g1"), ("b1", 2, "g2"), ("b2", 3, "g2")):
+        Image.fromarray(_textured(seed, (40, 60, 160))).save(tmp_path / "images" / f"{name}.png")
+        (tmp_path / "labels" / f"{name}.txt").write_text("0 0.5 0.5 0.9 0.9\n")
+        rows.append(f"{group},images/{name}.png")
+    (tmp_path / "groups.csv").write_text("\n".join(rows) + "\n")
+    out = run_groups(tmp_path, {"regions": "labels", "dump": "1"})
+    m = out["metrics"]
+    assert m["pairs"] == 2 and m["cross_pairs"] == 4
+    verdicts = {(p["a"], p["b"]): p["verdict"] for p in out["within_pairs"]}
+    assert verdicts[("images/a1.png", "images/a2.png")] == "same"
+    # car 2's two photos show different doors painted alike: no match, same colour -> not a swap accusation
+    assert verdicts[("images/b1.png", "images/b2.png")] == "inconclusive"
+    assert m["false_swap_rate"] == 0.0 and m["false_same_rate"] == 0.0
+    # the v3 rule (marks only) calls it swapped, and the option does not leak into the shipped constant
+    v3 = run_groups(tmp_path, {"regions": "labels", "swap_min_colour_de": "0"})["metrics"]
+    assert v3["false_swap_rate"] == 0.5 and SP.SWAP_MIN_COLOUR_DE == 56.0
