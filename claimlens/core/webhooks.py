@@ -41,6 +41,10 @@ class WebhookNotAllowed(ValueError):
     """The URL (or an address its host resolves to) may not receive webhooks. ``str()`` is safe to show."""
 
 
+class WebhookUnresolvable(WebhookNotAllowed):
+    """The host did not resolve: refused at the API, but only a transient failure at delivery (DNS hiccup)."""
+
+
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), if any."""
     if not isinstance(ip, ipaddress.IPv6Address):
@@ -149,9 +153,9 @@ def check_webhook_url(url: str, settings: Settings, resolver: Resolver = system_
         try:
             addresses = resolver(host, port)
         except (OSError, UnicodeError) as exc:
-            raise WebhookNotAllowed(f"the webhook host {host} does not resolve ({type(exc).__name__})") from None
+            raise WebhookUnresolvable(f"the webhook host {host} does not resolve ({type(exc).__name__})") from None
         if not addresses:
-            raise WebhookNotAllowed(f"the webhook host {host} does not resolve")
+            raise WebhookUnresolvable(f"the webhook host {host} does not resolve")
     if not allow_listed:
         for address in addresses:
             reason = address_refusal(ipaddress.ip_address(address.split("%", 1)[0]))
@@ -172,9 +176,13 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], settings: Setti
 
     Returns the response (its body read up to ``webhook_max_response_bytes`` and then closed), redirects
     included: a 3xx is the receiver's answer, never followed. Raises :class:`WebhookNotAllowed` for a refused
-    target and ``httpx.HTTPError`` for transport failures (each checked address is tried in turn).
+    target, and ``httpx.HTTPError`` for transport failures (each checked address is tried in turn) and for a
+    host that does not resolve at the moment (the task retries both).
     """
-    target = check_webhook_url(url, settings, resolver)
+    try:
+        target = check_webhook_url(url, settings, resolver)
+    except WebhookUnresolvable as exc:
+        raise httpx.ConnectError(str(exc)) from None
     default_port = 443 if target.url.scheme == "https" else 80
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
     if target.port != default_port:

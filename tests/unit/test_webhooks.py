@@ -251,3 +251,11 @@ def test_https_is_pinned_to_the_checked_address_with_the_hosts_sni_and_certifica
     with pytest.raises(httpx.ConnectError, match="(?i)certificate|hostname"):
         post_webhook(f"https://other.internal:{receiver.port}/h", b"{}", {}, s, resolver=resolver)
     assert len(receiver.requests) == 1
+
+
+def test_a_name_that_stops_resolving_is_a_transient_failure_at_delivery() -> None:
+    # refused at the API (422), but at delivery a DNS hiccup must be retried, not dropped as "not allowed"
+    with pytest.raises(WebhookNotAllowed):
+        check_webhook_url("https://hooks.example.com/h", settings(), resolver=fixed({}))
+    with pytest.raises(httpx.ConnectError, match="does not resolve"):
+        post_webhook("https://hooks.example.com/h", b"{}", {}, settings(), resolver=fixed({}))
