@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from claimlens.api.deps import get_runtime, request_meta
 from claimlens.api.routes.objects import is_evidence_of, photo_object_key
+from claimlens.core import layout
 from claimlens.core.audit import ACTIONS, AuditContext, AuditFilters, query_events, record
 from claimlens.core.auth import Principal
 from claimlens.core.db import session_scope
@@ -44,6 +45,7 @@ from claimlens.core.queue import (
 )
 from claimlens.core.schemas import validate_claim_id
 from claimlens.core.sessions import revoke, sign_in_with_key
+from claimlens.core.storage import ObjectNotFound
 from claimlens.ui.web import (
     SESSION_COOKIE,
     SIGNIN_CSRF_COOKIE,
@@ -292,6 +294,26 @@ def evidence_redirect(request: Request, claim_id: str, key: str, ctx: UiDep) -> 
             raise UiError(404, "Evidence not found", "No such evidence image in this claim.")
         record(s, ctx.audit, "read_evidence", claim_id=claim.id, target=key)
     return _object_redirect(request, ctx, key)
+
+
+@router.get("/claims/{claim_id}/report.html")
+def report_html(request: Request, claim_id: str, ctx: UiDep) -> Response:
+    """The self-contained HTML report (the one stored next to the claim), for reading, printing or saving."""
+    rt = get_runtime()
+    with session_scope(rt.db_url) as s:
+        claim = _visible_claim(s, ctx.principal, claim_id)
+        key = layout.report_html_key(claim.id)
+        try:
+            data = rt.store.get(key)
+        except ObjectNotFound as exc:
+            raise UiError(404, "No report yet", "This claim has no final report yet.") from exc
+        record(s, ctx.audit, "read_report", claim_id=claim.id, target=key)
+    response = Response(data, media_type="text/html; charset=utf-8")
+    finish(request, response, ctx)
+    # its own stylesheet is inline and its images are data URIs; nothing may run
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                                                   "sandbox")
+    return response
 
 
 @router.post("/claims/{claim_id}/decisions")

@@ -109,6 +109,14 @@ def test_investigator_triage_decision_audit(browser, stack: Stack, wb: Seeded, s
     assert page.locator("dl.exif").count() >= 1
     page.screenshot(path=str(shots / "claim.png"), full_page=True)
 
+    # the stored HTML report opens through the session (no X-API-Key needed in the browser)
+    with ctx.expect_page() as report_info:
+        page.get_by_role("link", name="HTML report").click()
+    report_page = report_info.value
+    report_page.wait_for_load_state()
+    assert a2 in report_page.content() and report_page.url.endswith(f"/ui/claims/{a2}/report.html")
+    report_page.close()
+
     # a match's evidence opens full size through a short-lived presigned URL of the object store
     with ctx.expect_page() as popup_info:
         page.locator(".finding.high a.evidence-link").first.click()
@@ -173,10 +181,13 @@ def test_investigator_triage_decision_audit(browser, stack: Stack, wb: Seeded, s
     actx, apage = sign_in(browser, stack, ADMIN_KEY)
     apage.goto(f"/ui/admin/audit?principal={wb.names['inv']}&claim_id={a2}")
     text = apage.locator("table.audit").inner_text()
-    for action in ("decision: dismiss", "decision: referred_siu", "read_evidence", "read_photo", "read_claim"):
+    for action in ("decision: dismiss", "decision: referred_siu", "read_evidence", "read_photo", "read_claim",
+                   "read_report"):
         assert action in text, action
     assert "127.0.0.1" in text
     apage.screenshot(path=str(shots / "audit.png"), full_page=True)
+    apage.goto(f"/ui/admin/audit?principal={wb.names['inv']}&action=list_claims")
+    assert apage.locator("table.audit tbody tr").count() >= 2  # the queue views
     apage.goto(f"/ui/admin/audit?principal={wb.names['inv']}&action=sign_out")
     assert apage.locator("table.audit tbody tr").count() == 1
     actx.close()
@@ -222,7 +233,7 @@ def test_adjuster_cannot_open_another_adjusters_claim(browser, stack: Stack, wb:
     page.screenshot(path=str(shots / "queue-tablet-adjuster.png"), full_page=True)
     for url in (f"/ui/claims/{a1}", f"/ui/claims/{a1}/graph", f"/ui/claims/{a1}/photos/{photo_a1}/original",
                 f"/ui/claims/{a1}/photos/{photo_a1}/thumbnail", f"/ui/claims/{a1}/evidence?key={ev_key}",
-                f"/ui/claims/{b1}/photos/{photo_a1}/original", f"/ui/?q={a1}"):
+                f"/ui/claims/{b1}/photos/{photo_a1}/original", f"/ui/claims/{a1}/report.html", f"/ui/?q={a1}"):
         resp = page.goto(url)
         if url.startswith("/ui/?"):
             assert page.locator("table.queue tbody tr[data-href]").count() == 0
