@@ -212,7 +212,7 @@ def delete_claim(rt: Runtime, claim_id: str, *, on_erased: Callable[[Session], N
 
     Idempotent and restartable: the claim is first marked ``deleting`` (so a retry after a crash finds it and
     finishes), then its objects go, then its rows in one transaction, then the prefix is swept once more for
-    an object a worker was writing meanwhile. Other claims' reports are their own records and are not
+    an object a worker was writing meanwhile (and once more later, :func:`sweep_erased_claim`). Other claims' reports are their own records and are not
     rewritten (an evidence image there may still show one of this claim's photos: docs/services.md). The
     append-only audit trail keeps the event of the deletion: ``on_erased`` runs in the transaction that removes
     the rows, so the audit event exists exactly when the erasure committed.
@@ -242,6 +242,24 @@ def delete_claim(rt: Runtime, claim_id: str, *, on_erased: Callable[[Session], N
             on_erased(s)
     _delete_prefix(rt, layout.claim_prefix(claim_id))
     return True
+
+
+def erased_claim_sweep_delay(rt: Runtime) -> int:
+    """Seconds after an erasure by which nothing can still write under the claim: the longest photo task
+    already running, and the longest-lived presigned upload URL already handed out."""
+    return max(rt.settings.task_time_limit_seconds, rt.settings.presign_expiry_seconds) + 60
+
+
+def sweep_erased_claim(rt: Runtime, claim_id: str) -> int:
+    """Delete objects written under an erased claim after its erasure (a photo task that was running, a
+    presigned PUT that arrived late). Does nothing when the claim exists (again). Returns objects removed."""
+    with session_scope(rt.db_url) as s:
+        if s.get(Claim, claim_id) is not None:
+            return 0
+    keys = rt.store.list(layout.claim_prefix(claim_id))
+    for key in keys:
+        rt.store.delete(key)
+    return len(keys)
 
 
 def _delete_prefix(rt: Runtime, prefix: str) -> None:

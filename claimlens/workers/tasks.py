@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from claimlens.checks.registry import all_checks
 from claimlens.config import get_settings
+from claimlens.core.claims import sweep_erased_claim
 from claimlens.core.db import session_scope
 from claimlens.core.models import Claim
 from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, assess_claim, record_photo_failure
@@ -95,6 +96,15 @@ def assess_claim_task(self: Task, _header_results: object, claim_id: str, revisi
             if claim is not None and claim.webhook_url:
                 deliver_webhook.apply_async(args=[claim_id, revision])
     return status
+
+
+@app.task(base=ClaimlensTask, bind=True, name="claimlens.sweep_erased_claim")
+def sweep_erased_claim_task(self: Task, claim_id: str) -> int:
+    """Objects that landed under an erased claim after its erasure (queued by DELETE /v1/claims/{id})."""
+    removed = sweep_erased_claim(runtime(), claim_id)
+    if removed:
+        logger.info("erased claim %s: %d late objects removed", claim_id, removed)
+    return removed
 
 
 def dispatch_photo(photo_id: str) -> None:

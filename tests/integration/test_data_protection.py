@@ -14,7 +14,7 @@ from minio import Minio
 from sqlalchemy import func, select
 
 from claimlens.config import Settings, get_settings
-from claimlens.core.claims import delete_claim, store_photo, upsert_claim
+from claimlens.core.claims import delete_claim, store_photo, sweep_erased_claim, upsert_claim
 from claimlens.core.db import session_scope
 from claimlens.core.models import Claim, Photo
 from claimlens.core.pipeline import Runtime, analyse_photo
@@ -119,3 +119,11 @@ def test_interrupted_erasure_is_finished_by_a_retry(settings_env: dict[str, str]
         assert s.get(Claim, claim_id) is None
         assert s.scalar(select(func.count()).select_from(Photo).where(Photo.claim_id == claim_id)) == 0
     assert delete_claim(rt, claim_id) is False
+    # a photo task or a late presigned PUT writes after the erasure: the later sweep removes it
+    rt.store.put(f"{prefix}photos/late/analysis.json", b"{}")
+    assert sweep_erased_claim(rt, claim_id) == 1 and rt.store.list(prefix) == []
+    # ... but never touches a claim created again under the same id
+    with session_scope(rt.db_url) as s:
+        upsert_claim(s, ClaimFields(claim_id=claim_id), owner="it")
+    rt.store.put(f"{prefix}claim.json", b"{}")
+    assert sweep_erased_claim(rt, claim_id) == 0 and rt.store.list(prefix) == [f"{prefix}claim.json"]

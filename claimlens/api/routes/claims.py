@@ -16,7 +16,7 @@ from claimlens.api.errors import ApiError
 from claimlens.core import layout
 from claimlens.core.audit import AuditContext, record
 from claimlens.core.auth import Principal
-from claimlens.core.claims import delete_claim, submit_claim, upsert_claim
+from claimlens.core.claims import delete_claim, erased_claim_sweep_delay, submit_claim, upsert_claim
 from claimlens.core.db import session_scope
 from claimlens.core.decisions import claim_decisions, current_by_key, decision_json, finding_key
 from claimlens.core.models import Claim, Photo
@@ -121,7 +121,21 @@ def erase_claim(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: A
     if not delete_claim(rt, claim_id, on_erased=lambda s: record(s, audit, "claim_deleted", claim_id=claim_id)):
         raise ApiError(404, "not_found", f"claim {claim_id} not found")
     log.info("claim %s deleted by %s", claim_id, principal.name)
+    _schedule_sweep(rt, claim_id)
     return Response(status_code=204)
+
+
+def _schedule_sweep(rt: Any, claim_id: str) -> None:
+    """Sweep the erased claim's prefix once more when nothing can still write there (a running photo task,
+    a presigned PUT URL already handed out). The erasure itself is done: a broker outage only logs."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from claimlens.workers.tasks import sweep_erased_claim_task
+
+    try:
+        sweep_erased_claim_task.apply_async(args=[claim_id], countdown=erased_claim_sweep_delay(rt))
+    except BrokerError:
+        log.warning("claim %s erased; the late sweep could not be queued (broker down)", claim_id)
 
 
 @router.get("/{claim_id}", response_model=ClaimPublic)
