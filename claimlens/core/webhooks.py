@@ -176,8 +176,9 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], settings: Setti
 
     Returns the response (its body read up to ``webhook_max_response_bytes`` and then closed), redirects
     included: a 3xx is the receiver's answer, never followed. Raises :class:`WebhookNotAllowed` for a refused
-    target, and ``httpx.HTTPError`` for transport failures (each checked address is tried in turn) and for a
-    host that does not resolve at the moment (the task retries both).
+    target, and ``httpx.HTTPError`` for transport failures (each checked address is tried in turn until one
+    accepts the connection; a failure after that is not repeated elsewhere, so a receiver gets one POST per
+    attempt) and for a host that does not resolve at the moment (the task retries both).
     """
     try:
         target = check_webhook_url(url, settings, resolver)
@@ -201,8 +202,8 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], settings: Setti
                                            headers={**headers, "Host": host_header}, extensions=extensions)
             try:
                 response = client.send(request, stream=True)
-            except httpx.TransportError as exc:
-                last_error = exc
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                last_error = exc  # nothing was sent: the next checked address may answer
                 continue
             try:
                 _read_bounded(response, settings.webhook_max_response_bytes)

@@ -259,3 +259,12 @@ def test_a_name_that_stops_resolving_is_a_transient_failure_at_delivery() -> Non
         check_webhook_url("https://hooks.example.com/h", settings(), resolver=fixed({}))
     with pytest.raises(httpx.ConnectError, match="does not resolve"):
         post_webhook("https://hooks.example.com/h", b"{}", {}, settings(), resolver=fixed({}))
+
+
+def test_the_next_checked_address_is_tried_when_one_refuses_the_connection(receivers: list[Receiver]) -> None:
+    target = Receiver(lambda h: (h.send_response(204), h.end_headers()))  # listens on 127.0.0.1 only
+    receivers.append(target)
+    s = settings(webhook_allowed_hosts=["hooks.internal"])
+    resp = post_webhook(f"http://hooks.internal:{target.port}/h", b"{}", {}, s,
+                        resolver=fixed({"hooks.internal": ["127.0.0.2", "127.0.0.1"]}))
+    assert resp.status_code == 204 and len(target.requests) == 1
