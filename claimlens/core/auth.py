@@ -50,7 +50,7 @@ class Principal:
         return self.role in ("investigator", "admin")
 
 
-class KeyError_(ValueError):
+class KeyOperationError(ValueError):
     """A key operation the caller asked for cannot be done (unknown name, bad role); ``status`` for the API."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -91,7 +91,7 @@ def _expiry(expires_in: timedelta | None, now: datetime) -> datetime | None:
     if expires_in is None:
         return None
     if expires_in <= timedelta(0):
-        raise KeyError_(422, "invalid_request", "expires_in must be positive")
+        raise KeyOperationError(422, "invalid_request", "expires_in must be positive")
     return now + expires_in
 
 
@@ -118,9 +118,9 @@ def rotate_key(s: Session, name: str, *, grace: timedelta = DEFAULT_ROTATION_GRA
     """
     row = s.scalars(select(ApiKey).where(ApiKey.name == name).with_for_update()).first()
     if row is None or row.revoked_at is not None:
-        raise KeyError_(404, "not_found", f"no active key named {name}")
+        raise KeyOperationError(404, "not_found", f"no active key named {name}")
     if grace < timedelta(0):
-        raise KeyError_(422, "invalid_request", "the grace period cannot be negative")
+        raise KeyOperationError(422, "invalid_request", "the grace period cannot be negative")
     now = utcnow()
     key = _new_secret()
     row.previous_key_hash = row.key_hash if grace > timedelta(0) else None
@@ -138,7 +138,7 @@ def revoke_key(s: Session, name: str, *, actor: str = "cli") -> ApiKey:
     """Revoke the key ``name`` (its current and any previous secret). Idempotent on a revoked key."""
     row = s.scalars(select(ApiKey).where(ApiKey.name == name)).first()
     if row is None:
-        raise KeyError_(404, "not_found", f"no key named {name}")
+        raise KeyOperationError(404, "not_found", f"no key named {name}")
     if row.revoked_at is None:
         from claimlens.core.sessions import revoke_for_key
 
@@ -265,7 +265,7 @@ def keys_command(action: str, *, name: str | None = None, role: str | None = Non
             else:
                 raise SystemExit(f"unknown action {action}")
             audit_key_event(s, f"key_{action}d", name, actor="cli")  # key_created, key_rotated, key_revoked
-        except KeyError_ as exc:
+        except KeyOperationError as exc:
             print(exc.message)
             return 1
     return 0

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from claimlens.core.auth import (
     BOOTSTRAP_NAME,
-    KeyError_,
+    KeyOperationError,
     authenticate,
     create_key,
     ensure_bootstrap_admin,
@@ -74,7 +74,7 @@ def test_rotation_grace_then_old_key_stops(db: str, run_id: str) -> None:
     with session_scope(db) as s:
         revoke_key(s, name)
     assert auth(db, newer) is None
-    with session_scope(db) as s, pytest.raises(KeyError_):
+    with session_scope(db) as s, pytest.raises(KeyOperationError):
         rotate_key(s, name)  # a revoked key cannot be rotated back to life
 
 

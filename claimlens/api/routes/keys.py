@@ -15,7 +15,7 @@ from claimlens.api.errors import ApiError
 from claimlens.core.audit import record
 from claimlens.core.auth import (
     DEFAULT_ROTATION_GRACE,
-    KeyError_,
+    KeyOperationError,
     aware,
     create_key,
     key_state,
@@ -98,7 +98,7 @@ def rotate_api_key(name: str, body: KeyRotate, principal: PrincipalDep, rt: Runt
             record(s, audit, "key_rotated", target=name, grace_seconds=body.grace_seconds)
             out = KeyCreated(name=row.name, role=row.role, key=key, expires_at=aware(row.expires_at),
                              previous_key_expires_at=aware(row.previous_expires_at))
-    except KeyError_ as exc:
+    except KeyOperationError as exc:
         raise ApiError(exc.status, exc.code, exc.message) from exc
     return out
 
