@@ -24,6 +24,7 @@ out and the default) and adds per-country accuracy and the rate of confident rea
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 import time
 from pathlib import Path
@@ -32,17 +33,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from claimlens.vision.plates.grammar import levenshtein
+
+CROP_LATIN_SWITCH = 0.01  # a Chinese crop read below this (and valid) may be a Latin plate: see _run
 HELD_OUT_SEED = 4  # of the Latin plate suite: never used to fit or tune (docs/plates_vins.md)
-
-
-def levenshtein(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def read_labels(dataset_dir: Path, options: dict[str, str], text_column: str) -> list[dict[str, str]]:
@@ -56,8 +50,25 @@ def read_labels(dataset_dir: Path, options: dict[str, str], text_column: str) ->
     for r in rows:
         if not (dataset_dir / r["image"]).is_file():
             raise SystemExit(f"missing image listed in {path}: {dataset_dir / r['image']}")
+    if options.get("split"):
+        rows = _split_rows(dataset_dir, rows, options)
     limit = int(options.get("limit", 0) or 0)
     return rows[:limit] if limit else rows
+
+
+def _split_rows(dataset_dir: Path, rows: list[dict[str, str]], options: dict[str, str]) -> list[dict[str, str]]:
+    """The rows of one fixed split (``--opt split=dev|test``): ``--opt splits=FILE`` or the project's
+    ``datasets/<folder name>_split.csv`` (``image,split[,group]``; datasets/make_plate_splits.py)."""
+    path = Path(options.get("splits") or Path(__file__).resolve().parents[2] / "datasets"
+                / f"{dataset_dir.resolve().name}_split.csv")
+    if not path.is_file():
+        raise SystemExit(f"split file not found: {path} (give --opt splits=FILE)")
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        split_of = {r["image"]: r["split"] for r in csv.DictReader(f)}
+    wanted = options["split"]
+    if wanted not in set(split_of.values()):
+        raise SystemExit(f"no split {wanted!r} in {path} (has {sorted(set(split_of.values()))})")
+    return [r for r in rows if split_of.get(r["image"]) == wanted]
 
 
 def _accuracy(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -108,11 +119,24 @@ def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, A
             raise SystemExit(f"unreadable image: {dataset_dir / r['image']}")
         crop = (mode == "crop") or (mode == "auto" and is_plate_crop(bgr.shape))
         t0, c0 = time.perf_counter(), time.process_time()
-        confident = False
+        confident, plate_score, layout = False, None, None
         if crop:
+            # a Chinese read first; a crop the Chinese grammar cannot explain is read as a Latin plate crop,
+            # judged by the same rule as in photos. "Cannot explain": invalid, or valid below
+            # CROP_LATIN_SWITCH (125 of 128 Indian crops; 4 of the 7 real Chinese crops below CN_PLAUSIBLE
+            # are above it), and the Latin read is not the Chinese one without its province glyph (a
+            # Chinese plate read as Latin drops the glyph or replaces it by one letter)
             res = reader.read_crop(bgr)
             text, conf, found, det, kind = (res.text if res.valid else ""), res.confidence, 1, 1.0, "cn"
-            confident = bool(res.valid and res.confidence >= min_conf)
+            layout = res.layout
+            confident = plate_confident({"valid": res.valid, "kind": "cn", "confidence": res.confidence,
+                                         "det_score": 1.0})
+            lat = reader.read_latin_crop(bgr) if reader.latin and not (res.valid and res.confidence >= CROP_LATIN_SWITCH) \
+                else None
+            if lat is not None and lat.valid and not (res.valid and len(lat.text) <= len(res.text)
+                                                      and res.text[1:] in lat.text):
+                text, conf, det, kind, layout = lat.text, lat.confidence, 0.0, "latin", lat.layout
+                plate_score, confident = lat.plate_score, plate_confident(lat.as_json())
         else:
             reads = reader.read(np.ascontiguousarray(bgr[..., ::-1]))
             # the read the product relies on: the first confident one, else the reader's first plausible one
@@ -126,6 +150,8 @@ def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, A
             conf = best.confidence if best else 0.0
             det = best.det_score if best else 0.0
             kind = best.kind if best else ""
+            layout = best.layout if best else None
+            plate_score = best.plate_score if best else None
             confident = bool(sure)  # best is sure[0] whenever any read is confident
             found = len(reads)
         wall, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
@@ -134,7 +160,8 @@ def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, A
         kind_label = r.get("kind", "") or r.get("country", "") or ("no_plate" if "country" in r and not gt else "")
         results.append({"image": r["image"], "kind": kind_label, "gt": gt,
                         "pred": text, "conf": conf, "det": det, "found": found, "crop": crop, "read_kind": kind,
-                        "confident": confident, "wall": wall, "cpu": cpu})
+                        "layout": layout, "plate_score": plate_score, "confident": confident,
+                        "wall": wall, "cpu": cpu})
     labelled = [x for x in results if x["gt"]]
     pairs = [(x["pred"], x["gt"]) for x in labelled]
     overall = _accuracy(pairs)
@@ -162,7 +189,13 @@ def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, A
     ok = [x for x in labelled if x["confident"] and x["pred"]]
     metrics["check_operating_point"] = {
         "min_confidence": min_conf, "coverage": round(len(ok) / max(len(labelled), 1), 4),
-        "precision": round(sum(x["pred"] == x["gt"] for x in ok) / max(len(ok), 1), 4),
+        "precision": round(sum(x["pred"] == x["gt"] for x in ok) / max(len(ok), 1), 4) if ok else None,
+        "n_confident": len(ok), "n_confident_wrong": sum(x["pred"] != x["gt"] for x in ok),
+        # per plate family of the read (cn, latin): each has its own fitted accusation point
+        "by_family": {fam: {"coverage": round(len(s) / max(len(labelled), 1), 4),
+                            "precision": round(sum(x["pred"] == x["gt"] for x in s) / len(s), 4) if s else None,
+                            "n_confident": len(s)}
+                      for fam in ("cn", "latin") for s in [[x for x in ok if x["read_kind"] == fam]]},
         "by_threshold": {str(t): {"coverage": round(len(s) / max(len(labelled), 1), 4),
                                   "precision": round(sum(x["pred"] == x["gt"] for x in s) / max(len(s), 1), 4)}
                          for t in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
@@ -191,8 +224,17 @@ def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, A
     metrics["peak_rss_mb"] = peak_rss_mb()
     out: dict[str, Any] = {"bench": "plates", "dataset": "suite" if suite else str(dataset_dir), "n_images": len(results),
                            "seconds": round(time.perf_counter() - t_start, 2), "metrics": metrics, "peers": {}}
-    if options.get("peers", "1") != "0" and any(x["crop"] for x in results):
+    if options.get("peers", "1") != "0" and any(x["crop"] for x in results) and any(x["gt"][:1] in PROVINCES
+                                                                                 for x in results):
         out["peers"] = _peers(dataset_dir, [r for r, x in zip(rows, results) if x["crop"] and x["gt"]], reader)
+    if options.get("peers", "1") != "0" and options.get("rapidocr", "1") != "0":
+        out["peers"]["rapidocr_det_rec"] = _rapidocr_peer(dataset_dir, labelled)
+    if options.get("items"):
+        # every read, for fitting the accusation operating points (training/fit_plate_operating_points.py)
+        with open(options["items"], "w", encoding="utf-8") as f:
+            json.dump([{k: x[k] for k in ("image", "kind", "gt", "pred", "conf", "det", "read_kind", "layout",
+                                          "plate_score", "confident", "crop")} for x in labelled], f,
+                      ensure_ascii=False, indent=0)
     if options.get("errors", "0") == "1":
         out["errors"] = [{"image": x["image"], "gt": x["gt"], "pred": x["pred"], "conf": round(x["conf"], 3)}
                          for x in labelled if x["pred"] != x["gt"]]
@@ -244,3 +286,45 @@ def _peers(dataset_dir: Path, rows: list[dict[str, str]], reader) -> dict[str, A
     return out
 
 
+def _plate_like(text: str) -> bool:
+    """A line that could be a plate: 4-11 letters / digits with at least one of each (a Chinese plate's
+    province glyph counts as a letter)."""
+    return 4 <= len(text) <= 11 and any(c.isdigit() for c in text) and any(not c.isdigit() for c in text)
+
+
+def _rapidocr_peer(dataset_dir: Path, labelled: list[dict[str, Any]]) -> dict[str, Any]:
+    """The off-the-shelf peer (issue 15): RapidOCR 3.10's own pipeline (PP-OCRv6 det + cls + rec, its default
+    models inside the wheel, one thread) on the whole image; the prediction is the most confident line that
+    looks like a plate after normalisation (upper case, letters and digits only), else the most confident
+    line. ``any_line_exact`` counts an image right when any line normalises to the plate."""
+    from rapidocr import RapidOCR
+
+    from claimlens.vision.plates.grammar import PROVINCES, normalise
+
+    engine = RapidOCR(params={"Global.log_level": "critical", "Global.text_score": 0.0,
+                              "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                              "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+    engine(np.zeros((64, 64, 3), np.uint8))  # warm-up
+    pairs, any_hit, times = [], 0, []
+    per_kind: dict[str, list[tuple[str, str]]] = {}
+    for x in labelled:
+        bgr = cv2.imread(str(dataset_dir / x["image"]), cv2.IMREAD_COLOR)
+        t0 = time.perf_counter()
+        res = engine(bgr)
+        times.append((time.perf_counter() - t0) * 1000)
+        cn = x["gt"][:1] in PROVINCES
+        lines = [((normalise(t) if cn else _latin_norm(t)), float(sc))
+                 for t, sc in zip(res.txts or (), res.scores or ())]
+        lines = [(t, sc) for t, sc in lines if t]
+        plate_like = [ln for ln in lines if _plate_like(ln[0])]
+        best = max(plate_like or lines, key=lambda ln: ln[1])[0] if lines else ""
+        pairs.append((best, x["gt"]))
+        any_hit += any(t == x["gt"] for t, _ in lines)
+        if x["kind"]:
+            per_kind.setdefault(x["kind"], []).append((best, x["gt"]))
+    out = _accuracy(pairs)
+    out["any_line_exact"] = round(any_hit / max(len(pairs), 1), 4)
+    out["ms_per_image"] = round(statistics.fmean(times), 2) if times else None
+    if 1 < len(per_kind) <= 20:
+        out["per_kind"] = {k: _accuracy(v) for k, v in sorted(per_kind.items())}
+    return out

@@ -18,6 +18,7 @@ recognition alone. ``--opt peers=0`` skips it.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from pathlib import Path
@@ -94,6 +95,10 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                            "seconds": round(time.perf_counter() - t_start, 2), "metrics": metrics, "peers": {}}
     if peer:
         out["peers"]["labelled_box"] = _metrics(peer, VIN_MIN_CONFIDENCE)
+    if options.get("items"):
+        # every read, for fitting the VIN operating point (training/fit_plate_operating_points.py vin)
+        with open(options["items"], "w", encoding="utf-8") as f:
+            json.dump([{k: x[k] for k in ("image", "gt", "pred", "raw", "conf")} for x in results], f, indent=0)
     if options.get("errors", "0") == "1":
         out["errors"] = [{"image": x["image"], "gt": x["gt"], "raw": x["raw"], "pred": x["pred"],
                           "corrected": x["corrected"], "conf": round(x["conf"], 3)}
@@ -111,7 +116,10 @@ def _metrics(results: list[dict[str, Any]], min_conf: float) -> dict[str, Any]:
     after = _accuracy([(x["pred"], x["gt"]) for x in results])
     before = _accuracy([(x["raw"], x["gt"]) for x in results])
     corrected = [x for x in results if x["corrected"]]
-    ok = [x for x in results if x["pred"] and x["conf"] >= min_conf]
+    from claimlens.checks.plate_vin import vin_confident
+
+    # the check's own rule (plate_vin.vin_confident: well formed, weakest character >= min_conf)
+    ok = [x for x in results if x["pred"] and vin_confident({"vin": x["pred"], "confidence": x["conf"]})]
     return {
         "exact_accuracy": after["exact_accuracy"], "exact_accuracy_raw": before["exact_accuracy"],
         "char_accuracy": after["char_accuracy"], "char_accuracy_raw": before["char_accuracy"],
@@ -125,10 +133,11 @@ def _metrics(results: list[dict[str, Any]], min_conf: float) -> dict[str, Any]:
                         "neutral_wrong": sum(x["raw"] != x["gt"] and x["pred"] != x["gt"] for x in corrected)},
         "check_operating_point": {
             "min_confidence": min_conf, "coverage": round(len(ok) / max(len(results), 1), 4),
-            "precision": round(sum(x["pred"] == x["gt"] for x in ok) / max(len(ok), 1), 4),
+            "precision": round(sum(x["pred"] == x["gt"] for x in ok) / len(ok), 4) if ok else None,
+            "n_confident": len(ok), "n_confident_wrong": sum(x["pred"] != x["gt"] for x in ok),
             "by_threshold": {str(t): {"coverage": round(len(s) / max(len(results), 1), 4),
                                       "precision": round(sum(x["pred"] == x["gt"] for x in s) / max(len(s), 1), 4)}
-                             for t in (0.1, 0.3, 0.5, 0.7, 0.9)
+                             for t in (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
                              for s in [[x for x in results if x["pred"] and x["conf"] >= t]]},
         },
         "levenshtein_mean": round(statistics.fmean(levenshtein(x["pred"], x["gt"]) for x in results), 3)

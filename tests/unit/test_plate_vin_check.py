@@ -89,11 +89,105 @@ def test_plate_read_different_from_policy() -> None:
 
 
 def test_ocr_near_miss_and_unconfident_reads_are_not_mismatches() -> None:
+    # issue 15: before, these gave no finding at all; now one LOW "could not be confirmed" with both reads
     c = {"claim_id": "C1", "plate": "皖A12345"}
     near = plate("皖A12348", alts={6: {"8": 0.7, "5": 0.25}})  # the recogniser hesitated 8/5
     weak = plate("苏E9E0A5", conf=0.5)
     photos = [photo("p1", "C1", "plate", plates=[near]), photo("p2", "C1", "overview", plates=[weak])]
+    art = {("C1", "p1", "plate_vin", "plate_0.jpg"): b"\xff\xd8near"}
+    (f,) = CHECK.assess_claim(ctx(c, photos, artifacts=art))
+    assert f.code == "plate_vin.plate_unconfirmed" and f.severity == Severity.LOW
+    assert {r["read"]: r["why"] for r in f.evidence["reads"]} == {
+        "皖A12348": "near-miss of the policy", "苏E9E0A5": "below the operating point"}
+    assert b"\xff\xd8near" in f.evidence_images.values()
+    # the policy plate read confidently on another photo confirms it: nothing to report
+    photos.append(photo("p3", "C1", "plate", plates=[plate("皖A12345")]))
     assert CHECK.assess_claim(ctx(c, photos)) == []
+
+
+# --- issue 15: a HIGH mismatch only from a read at the family's accusation operating point -------------
+def _no_high_or_medium(findings) -> bool:
+    return all(f.severity == Severity.LOW for f in findings)
+
+
+@pytest.mark.parametrize("read", [
+    "皖A12346",   # one substitution
+    "皖A1234",    # one deletion
+    "皖A123456",  # one insertion
+    "皖A1Z34S",   # look-alikes only at two positions: Z/2 and S/5
+    "皖B12345",   # one substitution in the series letter
+])
+def test_near_misses_of_the_policy_plate_never_give_more_than_low(read: str) -> None:
+    c = {"claim_id": "C1", "plate": "皖A12345"}
+    photos = [photo("p1", "C1", "plate", plates=[plate(read, conf=0.99)])]
+    found = CHECK.assess_claim(ctx(c, photos))
+    assert found and _no_high_or_medium(found), [(f.code, f.severity) for f in found]
+    assert {f.code for f in found} == {"plate_vin.plate_unconfirmed"}
+
+
+@pytest.mark.parametrize("pair", ["O0", "I1", "B8", "S5", "Z2"])
+def test_look_alike_pairs_are_near_misses_even_at_two_positions(pair: str) -> None:
+    from claimlens.checks.plate_vin import _near_miss
+
+    a, b = pair
+    policy = f"X{a}1{a}Y"
+    assert _near_miss({"text": f"X{b}1{b}Y", "chars": []}, policy)
+    assert not _near_miss({"text": "XQ1QY", "chars": []}, "XW1WY")  # two edits, no look-alikes
+
+
+def test_weak_reads_far_from_the_policy_give_low_not_high() -> None:
+    from claimlens.checks.plate_vin import PLATE_MIN_CONFIDENCE, PLATE_MIN_DET_SCORE
+
+    c = {"claim_id": "C1", "plate": "皖A12345"}
+    below_conf = plate("苏E9E0A5", conf=PLATE_MIN_CONFIDENCE - 0.01)
+    below_conf["confident"] = True  # a stored flag from an older rule carries no accusing power
+    below_det = {**plate("浙G857PM"), "det_score": PLATE_MIN_DET_SCORE - 0.01}
+    photos = [photo("p1", "C1", "plate", plates=[below_conf]), photo("p2", "C1", "plate", plates=[below_det])]
+    (f,) = CHECK.assess_claim(ctx(c, photos))
+    assert f.code == "plate_vin.plate_unconfirmed" and f.severity == Severity.LOW
+    assert sorted(r["read"] for r in f.evidence["reads"]) == ["浙G857PM", "苏E9E0A5"]
+    assert f.evidence["operating_point"]["family"] == "cn"
+    # the same reads at the operating point do accuse (the rule can fire: this test can fail)
+    strong = {**plate("苏E9E0A5", conf=PLATE_MIN_CONFIDENCE), "confident": True}
+    (f,) = CHECK.assess_claim(ctx(c, [photo("p1", "C1", "plate", plates=[strong])]))
+    assert f.code == "plate_vin.plate_mismatch" and f.severity == Severity.HIGH
+
+
+def test_weak_latin_read_gives_low_and_strong_one_high() -> None:
+    from claimlens.checks.plate_vin import LATIN_MIN_CONFIDENCE, LATIN_MIN_PLATE_SCORE, plate_confident
+
+    def latin(text: str, conf: float, score: float, layout: str = "GB") -> dict:
+        e = {**plate(text, conf), "kind": "latin", "layout": layout, "det_score": 0.3, "plate_score": score}
+        e["confident"] = plate_confident(e)
+        return e
+
+    c = {"claim_id": "C1", "plate": "AB12 CDE"}
+    for weak in (latin("XY65ZZT", LATIN_MIN_CONFIDENCE - 0.01, 0.999),
+                 latin("XY65ZZT", 0.999, LATIN_MIN_PLATE_SCORE - 0.01),
+                 latin("XY65ZZT", 0.999, 0.999, layout="generic")):
+        (f,) = CHECK.assess_claim(ctx(c, [photo("p1", "C1", "plate", plates=[weak])]))
+        assert f.code == "plate_vin.plate_unconfirmed" and f.severity == Severity.LOW
+        assert f.evidence["operating_point"]["family"] == "latin"
+    strong = latin("XY65ZZT", max(LATIN_MIN_CONFIDENCE, 0.5), min(1.0, LATIN_MIN_PLATE_SCORE))
+    (f,) = CHECK.assess_claim(ctx(c, [photo("p1", "C1", "plate", plates=[strong])]))
+    assert f.code == "plate_vin.plate_mismatch" and f.severity == Severity.HIGH
+
+
+def test_weak_or_near_miss_vin_reads_give_low_even_with_a_valid_check_digit() -> None:
+    from claimlens.checks.plate_vin import VIN_MIN_CONFIDENCE
+
+    us = "1G1ZE5EU0CF133434"  # check digit valid
+    other_us = "1HGCM82633A004352"  # check digit valid, far from the policy
+    c = {"claim_id": "C1", "vin": us, "loss_time": "2015-01-01"}
+    weak = {**vin(other_us, conf=VIN_MIN_CONFIDENCE - 0.01), "check_digit_ok": True, "confident": True}
+    found = CHECK.assess_claim(ctx(c, [photo("p1", "C1", "vin", vins=[weak])]))
+    assert [(f.code, f.severity) for f in found] == [("plate_vin.vin_unconfirmed", Severity.LOW)]
+    near = vin(us[:-1] + "5", conf=0.99)  # one character off
+    found = CHECK.assess_claim(ctx(c, [photo("p1", "C1", "vin", vins=[near])]))
+    assert [(f.code, f.severity) for f in found] == [("plate_vin.vin_unconfirmed", Severity.LOW)]
+    strong = vin(other_us, conf=max(VIN_MIN_CONFIDENCE, 0.5))
+    found = CHECK.assess_claim(ctx(c, [photo("p1", "C1", "vin", vins=[strong])]))
+    assert ("plate_vin.vin_mismatch", Severity.HIGH) in [(f.code, f.severity) for f in found]
 
 
 def test_third_party_photos_and_plate_are_ignored() -> None:

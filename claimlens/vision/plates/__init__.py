@@ -24,7 +24,10 @@ from claimlens.vision.plates import grammar
 from claimlens.vision.plates.detector import DETECTION_THRESHOLD, PlateDetector
 from claimlens.vision.plates.latin import (
     CANDIDATE_DET_SCORE,
+    FINE_PASS_BELOW_SCORE,
     MAX_CANDIDATES,
+    TEXT_DET_SIDE,
+    TEXT_DET_SIDE_FINE,
     LatinCandidate,
     LatinPlateReader,
     box_of,
@@ -141,12 +144,39 @@ class PlateReader:
         """Latin plates (:mod:`.latin`): the plate detector's boxes (``det_boxes`` when the caller already
         ran it) and the text detector's plate-shaped lines, read under the national formats."""
         out: list[PlateRead] = []
-        for r in self.latin_reader.read_candidates(bgr, self.latin_candidates(bgr, det_boxes), max_plates):
+        reads = self.latin_reader.read_candidates(bgr, self.latin_candidates(bgr, det_boxes), max_plates)
+        h, w = bgr.shape[:2]
+        if max(h, w) > TEXT_DET_SIDE and not any(r.text.national and r.plate_score >= FINE_PASS_BELOW_SCORE
+                                                 for r in reads):
+            fine = self.latin_reader.read_candidates(
+                bgr, self.latin_reader.text_candidates(bgr, TEXT_DET_SIDE_FINE), max_plates)
+            reads = sorted(reads + fine, key=lambda r: -r.plate_score)
+            kept: list = []
+            for r in reads:  # one read per text (both scales often read the same plate)
+                if all(r.text.text != k.text.text for k in kept):
+                    kept.append(r)
+            reads = kept[:max_plates]
+        for r in reads:
             out.append(PlateRead(r.text.text, r.text.confidence, r.text.valid, "latin", r.text.layout,
                                  r.candidate.score, box_of(r.candidate.corners), r.candidate.corners, r.crop,
                                  r.text.chars, {"ppocr_v6": r.text.raw, "source": r.candidate.source},
                                  plate_score=r.plate_score))
         return out
+
+
+    def read_latin_crop(self, crop_bgr: np.ndarray) -> PlateRead | None:
+        """Read an image that is already a Latin plate crop: the whole image as one line, and the text
+        lines inside it (a two-row plate, a plate with a dealer's line), read and scored like candidates in
+        a photo (no localiser support); the most plate-like valid read. None when no valid read."""
+        h, w = crop_bgr.shape[:2]
+        corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+        cands = [LatinCandidate(corners, 0.0, "crop")] + self.latin_reader.text_candidates(crop_bgr)
+        for r in self.latin_reader.read_candidates(crop_bgr, cands, 1):
+            return PlateRead(r.text.text, r.text.confidence, r.text.valid, "latin", r.text.layout, 0.0,
+                             box_of(r.candidate.corners), r.candidate.corners, r.crop, r.text.chars,
+                             {"ppocr_v6": r.text.raw, "source": "crop/" + r.candidate.source},
+                             plate_score=r.plate_score)
+        return None
 
 
 @lru_cache(maxsize=2)

@@ -116,3 +116,15 @@ def complete(text: str) -> bool:
 def colour_hint(plate: str) -> str:
     """'green' for new-energy layouts, else 'blue/yellow/other' (colour itself is not measured)."""
     return "green" if (layout(plate) or "").startswith("nev") else "other"
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (substitutions, insertions, deletions): the bench's character accuracy and the check's
+    one-edit near-miss."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

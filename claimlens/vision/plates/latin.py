@@ -64,11 +64,12 @@ CLASSES: dict[str, frozenset[str]] = {
     "C": frozenset("BCDFGHJKLMNPRSTVWXYZ"),  # Spain: consonants only
     "R": frozenset("ABEKMHOPCTYX"),  # Russia: the Latin look-alikes of the Cyrillic letters used
     "U": frozenset("ABCDEFGHJKLMNOPRSTUVWXYZ"),  # UK current-style letters (no I, no Q)
+    "K": frozenset("ABCEHIKMOPTX"),  # Ukraine: the Latin look-alikes of the Cyrillic letters used
 }
 # national formats, characters only (spaces, hyphens, the EU band and the US state word are not part of
 # the text). Sources: the registration rules of each country (UK DVLA 2001 scheme and the older prefix /
 # suffix ones, French SIV 2009, Italian 1994, Spanish 2000, Dutch sidecodes 4-11, German FZV, Polish
-# 2000, Russian GOST R 50577) and the most common US state formats.
+# 2000, Russian GOST R 50577, Ukrainian DSTU 3650, Indian CMVR 1989) and the most common US state formats.
 # A leading "~" marks a rare format (UK prefix/suffix plates from before 2001, less common US layouts): it
 # is accepted, but a read that also fits a current format (or fits one after trimming) is spelt that way.
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -82,6 +83,11 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "US": ("DLLLDDD", "LLLDDDD", "LLLDDD", "DDDLLL", "LLDDDDD", "~DDDLLLL", "~DLLDDD", "~DDDDLL", "~LLLLDDD",
            "~DDLLLD"),
     "RU": ("RDDDRRDD", "RDDDRRDDD"),
+    # Ukraine 2004/2013 (region, 4 digits, series); India (CMVR 1989: state, district of 1-2 digits, series
+    # of 0-3 letters, number of 4 digits, shorter numbers printed unpadded are rare)
+    "UA": ("KKDDDDKK", "~DDDDDKK", "~DDDDKK"),  # cars; two-row trailer and motorcycle plates
+    "IN": ("LLDDLLDDDD", "LLDDLDDDD", "LLDDLLLDDDD", "~LLDDDDDD", "~LLDDLLDDD",
+           "~LLDDLDDD", "~DDLLDDDDLL"),
 }
 GENERIC_MIN, GENERIC_MAX = 5, 8
 # log prior of a read's shape, added to the recogniser's log posterior when choosing between hypotheses
@@ -98,12 +104,20 @@ LATIN_MERGE = {**BASE_MERGE, **TWINS, "o": "0", "i": "1", "l": "1", "|": "1"}
 
 CANDIDATE_DET_SCORE = 0.3  # clp_det score for a Latin plate candidate (Chinese reads need 0.6)
 TEXT_DET_SIDE = 736  # text detection scale: 124 ms CPU vs 175 at 960 for 0.879 vs 0.896 exact (suite seed 1)
+# a second, finer text detection when the first found nothing plate-like (a plate of 100 px in a 1200-px
+# phone photo is too small at 736): real dev split, docs/plates_vins.md
+TEXT_DET_SIDE_FINE = 1280
+FINE_PASS_BELOW_SCORE = 0.9  # ... i.e. when no national-format read reached this plate-likeness
 MIN_ASPECT, MAX_ASPECT = 1.3, 9.0  # a plate's text line (US plates ~2.2, EU 4.7 with band, UK 4.7)
 CROP_HEIGHT = 48
 # the text detector's boxes hug the glyphs and sometimes cut the last character: crops get this much of
 # the line's height on the left and right (a band letter or screw that comes in is trimmed)
 TEXT_MARGIN_X = 0.3
 MAX_CANDIDATES = 12
+# text boxes on one row with gaps of at most this many line heights are also read as one line (_row_chains)
+CHAIN_MAX_GAP = 1.2
+CHAIN_MAX = 4
+TWO_ROW_MAX_GAP = 0.8  # vertical gap between the rows of a two-row plate, in row heights
 
 
 @dataclass(frozen=True)
@@ -222,7 +236,8 @@ class LatinText:
 class LatinCandidate:
     corners: np.ndarray  # 4 x 2, TL TR BR BL, photo pixels
     score: float  # localiser score (clp_det score, or the text detector's box score)
-    source: str  # "plate_det" | "text_det"
+    source: str  # "plate_det" | "text_det" | "two_row" | "crop" (the image is a plate crop already)
+    rows: tuple[np.ndarray, ...] = ()  # two-row plates: the corners of each row, top first
 
 
 @dataclass
@@ -333,14 +348,16 @@ class LatinPlateReader:
         _, text, flips = max(scored)
         return text, int(flips)
 
-    def text_candidates(self, bgr: np.ndarray) -> list[LatinCandidate]:
+    def text_candidates(self, bgr: np.ndarray, side: int = TEXT_DET_SIDE) -> list[LatinCandidate]:
         """Text lines shaped like a plate's line. Small photos are enlarged (glyphs of 5-8 px in a 256-px
-        web photo are below what the detector sees); large ones are reduced to ``TEXT_DET_SIDE``."""
+        web photo are below what the detector sees); large ones are reduced to ``side``."""
         h, w = bgr.shape[:2]
-        side = min(TEXT_DET_SIDE, round(max(h, w) * 3))
-        return [LatinCandidate(b.corners, b.score, "text_det")
-                for b in self.text_detector.detect(bgr, limit_side=int(np.ceil(side / 32) * 32))
-                if b.height >= 4 and MIN_ASPECT <= b.width / max(b.height, 1e-6) <= MAX_ASPECT]
+        side = min(side, round(max(h, w) * 3))
+        boxes = self.text_detector.detect(bgr, limit_side=int(np.ceil(side / 32) * 32))
+        merged = [LatinCandidate(c, sc, "text_det") for c, sc in _row_chains(boxes)]
+        stacked = [LatinCandidate(c, sc, "two_row", rows) for c, sc, rows in _two_rows(boxes)]
+        return stacked + merged + [LatinCandidate(b.corners, b.score, "text_det") for b in boxes
+                         if b.height >= 4 and MIN_ASPECT <= b.width / max(b.height, 1e-6) <= MAX_ASPECT]
 
     def read_candidates(self, bgr: np.ndarray, candidates: list[LatinCandidate], max_plates: int, *,
                         one_per_place: bool = True) -> list[LatinRead]:
@@ -351,7 +368,8 @@ class LatinPlateReader:
         candidates = plate_boxes[:4] + [c for c in candidates if c.source != "plate_det"][:MAX_CANDIDATES]
         if not candidates:
             return []
-        crops = [rectify(bgr, c.corners, height=CROP_HEIGHT, margin=0.12,
+        crops = [_two_row_crop(bgr, c.rows) if c.rows else
+                 rectify(bgr, c.corners, height=CROP_HEIGHT, margin=0.0 if c.source == "crop" else 0.12,
                          margin_x=TEXT_MARGIN_X if c.source == "text_det" else None) for c in candidates]
         decoded = [(cand, crop, self._decode(probs))
                    for cand, crop, probs in zip(candidates, crops, self.rec.probs(crops))]
@@ -372,6 +390,74 @@ class LatinPlateReader:
                    for k in kept):
                 kept.append(r)
         return kept[:max_plates]
+
+
+def _row_chains(boxes: list) -> list[tuple[np.ndarray, float]]:
+    """Text boxes that continue each other on one row (similar height, centres level, a gap of at most
+    ``CHAIN_MAX_GAP`` heights), joined into one line: the detector splits a plate's groups at their
+    spaces (Indian ``TS 09 EB 1458``, Ukrainian ``AA 1234 BB``) and a fragment alone reads as a shorter
+    plate. Each chain of 2+ boxes gives one candidate (corners of its first and last box, lowest score),
+    plate-shaped ones only, widest first."""
+    items = sorted((b for b in boxes if b.height >= 4), key=lambda b: float(b.corners[:, 0].min()))
+    nxt: dict[int, int] = {}
+    for i, a in enumerate(items):
+        ax2, acy, ah = float(a.corners[:, 0].max()), float(a.corners[:, 1].mean()), a.height
+        best = None
+        for j in range(i + 1, len(items)):
+            b = items[j]
+            gap = float(b.corners[:, 0].min()) - ax2
+            if not (0.6 <= b.height / ah <= 1.6) or abs(float(b.corners[:, 1].mean()) - acy) > 0.35 * ah:
+                continue
+            if -0.3 * ah <= gap <= CHAIN_MAX_GAP * ah and (best is None or gap < best[0]):
+                best = (gap, j)
+        if best is not None and best[1] not in nxt.values():
+            nxt[i] = best[1]
+    out = []
+    starts = [i for i in nxt if i not in nxt.values()]
+    for i in starts:
+        chain = [i]
+        while chain[-1] in nxt and len(chain) < 5:
+            chain.append(nxt[chain[-1]])
+        first, last = items[chain[0]], items[chain[-1]]
+        corners = np.array([first.corners[0], last.corners[1], last.corners[2], first.corners[3]], np.float32)
+        h = (np.linalg.norm(corners[3] - corners[0]) + np.linalg.norm(corners[2] - corners[1])) / 2
+        aspect = np.linalg.norm(corners[1] - corners[0]) / max(h, 1e-6)
+        if MIN_ASPECT <= aspect <= MAX_ASPECT:
+            out.append((corners, min(items[k].score for k in chain)))
+    return sorted(out, key=lambda t: -float(np.linalg.norm(t[0][1] - t[0][0])))[:CHAIN_MAX]
+
+
+def _two_rows(boxes: list) -> list[tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]]:
+    """Pairs of text lines stacked as the two rows of one plate (Indian, Ukrainian and many square rear
+    plates: ``TS09`` over ``EB1458``): the lower line starts below the upper one within ``TWO_ROW_MAX_GAP``
+    heights, similar heights, overlapping horizontally over most of the narrower line. Read as one line
+    (the two rectified rows side by side), so the text is the top row then the bottom row."""
+    items = [b for b in boxes if b.height >= 4]
+    out = []
+    for a in items:
+        ax1, ax2 = float(a.corners[:, 0].min()), float(a.corners[:, 0].max())
+        ay2 = float(a.corners[:, 1].max())
+        for b in items:
+            if b is a:
+                continue
+            bx1, bx2 = float(b.corners[:, 0].min()), float(b.corners[:, 0].max())
+            gap = float(b.corners[:, 1].min()) - ay2
+            overlap = min(ax2, bx2) - max(ax1, bx1)
+            if (0.5 <= b.height / a.height <= 2.0 and -0.45 * a.height <= gap <= TWO_ROW_MAX_GAP * a.height
+                    and overlap >= 0.5 * min(ax2 - ax1, bx2 - bx1)):
+                corners = np.array([[min(ax1, bx1), float(a.corners[:, 1].min())],
+                                    [max(ax2, bx2), float(a.corners[:, 1].min())],
+                                    [max(ax2, bx2), float(b.corners[:, 1].max())],
+                                    [min(ax1, bx1), float(b.corners[:, 1].max())]], np.float32)
+                # rows of one plate line up: the closer their widths and left edges, the likelier
+                fit = abs((ax2 - ax1) - (bx2 - bx1)) / max(ax2 - ax1, bx2 - bx1) + abs(ax1 - bx1) / a.height
+                out.append((fit, corners, min(a.score, b.score), (a.corners, b.corners)))
+    return [o[1:] for o in sorted(out, key=lambda o: o[0])[:CHAIN_MAX]]
+
+
+def _two_row_crop(bgr: np.ndarray, rows: tuple[np.ndarray, ...]) -> np.ndarray:
+    parts = [rectify(bgr, c, height=CROP_HEIGHT, margin=0.12, margin_x=TEXT_MARGIN_X) for c in rows]
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))
 
 
 def _trim_to_format(folded: str, chars: list[CharRead]) -> tuple[str, list[CharRead]]:
