@@ -163,9 +163,13 @@ def run_real_age_taxonomy(folder: Path, options: dict[str, str]) -> dict[str, An
                "by_part": {k: rates([x for x in scored if x[0]["kind"] == k]) for k in ds.PAINTED_PART_CLASSES},
                "age_threshold": PA.THRESHOLD,
                "ms_per_image": round(1000 * statistics.mean(times), 2) if times else None, "peak_rss_mb": peak_rss_mb()}
-    return {"bench": "parts", "dataset": str(folder), "n_images": len({r["image"] for r, _ in scored}),
-            "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {},
-            "suite": {"real_damage_boxes": True, "taxonomy": True, "split": options.get("split", "val")}}
+    result = {"bench": "parts", "dataset": str(folder), "n_images": len({r["image"] for r, _ in scored}),
+              "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {},
+              "suite": {"real_damage_boxes": True, "taxonomy": True, "split": options.get("split", "val")}}
+    if options.get("dump"):
+        result["per_box"] = [{"image": r["image"], "half": r["half"], "kind": r["kind"], "score": rnd(res.score),
+                              "measurable": res.measurable, "warm_paint": res.warm_paint} for r, res in scored]
+    return result
 
 
 def _rate(flags: list[bool]) -> float | None:

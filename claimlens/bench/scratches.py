@@ -176,7 +176,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         result["suite"] = desc
     if options.get("dump"):
         result["per_image"] = [{"image": r["image"], "label": r["label"], "kind": r["kind"], "score": rnd(res.score),
-                                "scratch_like": res.scratch_like,
+                                "scratch_like": res.scratch_like, "half": r.get("half"),
                                 "top": res.top(3)} for r, res in out]
     return result
 
