@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 BENCHES = ("duplicates", "pipeline", "index", "upload", "recapture", "tamper", "plates", "vins", "damage",
-           "scratches", "parts", "heights", "flood", "score", "queue")
+           "scratches", "parts", "heights", "flood", "score",
+           "integrity_fa", "queue", "soak")
 
 
 def run_bench(name: str, dataset_dir: Path | None, *, suite: bool, json_out: Path | None,
               options: dict[str, str]) -> dict[str, Any]:
+    name = name.replace("-", "_")  # ``integrity-fa`` on the command line, module integrity_fa
     if name not in BENCHES:
         raise SystemExit(f"unknown bench {name!r}; available: {', '.join(BENCHES)}")
     if dataset_dir is not None and not dataset_dir.is_dir():

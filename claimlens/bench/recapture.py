@@ -6,12 +6,17 @@ suite from the photos under DIR (default: ../shared/data car_damage_roboflow + v
 folder first (:func:`claimlens.datasets.integrity_suite.generate_recapture_suite`).
 
 Options: ``all_label=real`` (no labels.csv: every image under DIR is that label; measures the false-alarm
-rate on a folder of genuine photos), ``split=test|calib|all`` and ``n=200``, ``seed=0`` (suite),
+rate on a folder of genuine photos), ``split=dev|test|all`` on a real set listed in
+``datasets/recapture_real_split.csv`` (the fixed halves by scene: docs/integrity.md; ``kind`` then reads
+laptop / phone / print / screen, and ``per_source`` separates camera originals from messenger-size photos),
+``messenger=1`` (re-encode every photo as a messenger does first: claimlens.bench.messenger),
+``split=test|calib|all`` and ``n=200``, ``seed=0`` (suite),
 ``keep=DIR`` (write the suite there and keep it), ``limit=N``, ``fit=1`` (fit the logistic weights on this
 set and return them under ``fit``; how the shipped weights were made, on ``split=calib``).
 
 Metrics: ``auc`` and ``tpr_at_fpr01`` of the combined score max(recapture, screenshot) over all recaptured
-kinds; ``flag_rate`` (either finding at the shipped thresholds); ``ms_per_image`` (analysis, decode
+kinds; ``flag_rate`` (the check emits a LOW-or-higher finding on a survey photo), ``flag_rate_real``
+(the same over the real photos); ``ms_per_image`` (analysis, decode
 excluded; ``decode_ms_per_image`` apart); per kind: AUC, TPR at 1 % FPR and flag rate against all real
 images, for the recapture score, the screenshot score and the combined one.
 """
@@ -19,6 +24,7 @@ images, for the recapture score, the screenshot score and the combined one.
 from __future__ import annotations
 
 import csv
+import hashlib
 import statistics
 import tempfile
 import time
@@ -145,19 +151,60 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50
     return w
 
 
+def real_split_rows(folder: Path, rows: list[dict[str, str]], options: dict[str, str], suite: bool,
+                    split_csv: Path | None = None) -> list[dict[str, str]]:
+    """Keep the rows of the fixed dev / test half (``--opt split=dev|test``) of a real set whose images are
+    listed in the split CSV (recapture_real: datasets/recapture_real_split.csv); ``kind`` becomes the
+    finer ``kind_detail`` (laptop / phone / print) and ``source`` is kept. Other folders and ``split=all``
+    are returned whole."""
+    from claimlens.datasets import integrity_splits as splits
+
+    split = options.get("split", "all")
+    path = split_csv or splits.RECAPTURE_SPLIT_CSV
+    if suite or not path.is_file():
+        return rows
+    table = splits.read_recapture_split(path)
+    if not all(r["image"] in table for r in rows):
+        if split != "all":
+            raise SystemExit(f"--opt split={split}: {folder} is not a set listed in {path}")
+        return rows
+    out = []
+    for r in rows:
+        t = table[r["image"]]
+        if split in ("all", t["split"]):
+            out.append(r | {"kind": t["kind_detail"] if r["label"] != "real" else r["kind"], "source": t["source"],
+                            "scene": t["scene"]})
+    return out
+
+
+def photo_bytes(folder: Path, image: str, options: dict[str, str]) -> bytes:
+    """The file's bytes, or its messenger copy with ``--opt messenger=1`` (claimlens.bench.messenger)."""
+    data = (folder / image).read_bytes()
+    if options.get("messenger", "0") == "1":
+        from claimlens.bench.messenger import messenger_copy
+
+        data = messenger_copy(data, seed=int(hashlib.md5(image.encode()).hexdigest()[:8], 16))
+    return data
+
+
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
+    from claimlens.bench.integrity_fa import survey_info
+    from claimlens.checks.base import Severity
+    from claimlens.checks.integrity import RecaptureCheck
     from claimlens.vision.integrity import recapture as rc
 
     t_start = time.perf_counter()
     folder, tmp, desc = prepare("recapture", dataset_dir, suite, options)
+    check = RecaptureCheck()
     try:
-        rows = read_labels(folder, options, "recaptured", "real")
+        rows = real_split_rows(folder, read_labels(folder, options, "recaptured", "real"), options, suite)
         if options.get("limit"):
             rows = rows[: int(options["limit"])]
         out = []
+        flags: dict[int, bool] = {}
         t_dec, t_an = [], []
         for r in rows:
-            data = (folder / r["image"]).read_bytes()
+            data = photo_bytes(folder, r["image"], options)
             t0 = time.perf_counter()
             photo = decode_photo(data)
             t1 = time.perf_counter()
@@ -165,6 +212,8 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             t2 = time.perf_counter()
             t_dec.append(t1 - t0)
             t_an.append(t2 - t1)
+            # flagged exactly when the check would emit a LOW-or-higher finding on a survey photo
+            flags[id(res)] = any(f.severity >= Severity.LOW for f in check.findings(photo, survey_info(r["image"]), res))
             out.append((r, res))
     finally:
         if tmp is not None:
@@ -182,7 +231,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         return pos, neg
 
     def flagged(res: Any) -> bool:
-        return res.score >= rc.RECAPTURE_THRESHOLD or res.screenshot_score >= rc.SCREENSHOT_THRESHOLD
+        return flags[id(res)]
 
     pos, neg = scores(None, "combined")
     kinds = sorted({r["kind"] for r, _ in out if r["label"] == "recaptured"})
@@ -199,17 +248,30 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
         "auc": rnd(auc(pos, neg)), "tpr_at_fpr01": rnd(tpr_at_fpr(pos, neg)),
         "flag_rate": rnd(np.mean([flagged(res) for _, res in out])),
         "flag_rate_real": rnd(np.mean([flagged(res) for res in reals])) if reals else None,
-        "flag_rate_real_recapture": rnd(np.mean([res.score >= rc.RECAPTURE_THRESHOLD for res in reals])) if reals else None,
-        "flag_rate_real_screenshot": rnd(np.mean([res.screenshot_score >= rc.SCREENSHOT_THRESHOLD for res in reals])) if reals else None,
+        "flag_rate_real_recapture": rnd(np.mean([res.score >= rc.RECAPTURE_LOW for res in reals])) if reals else None,
+        "flag_rate_real_screenshot": rnd(np.mean([res.screenshot_score >= rc.SCREENSHOT_THRESHOLD
+                                                          and rc.screen_geometry(res.features) for res in reals])) if reals else None,
         "ms_per_image": round(1000 * statistics.mean(t_an), 2),
         "ms_per_image_p95": round(1000 * float(np.percentile(t_an, 95)), 2),
         "decode_ms_per_image": round(1000 * statistics.mean(t_dec), 2),
         "per_kind": per_kind,
-        "thresholds": {"recapture": rc.RECAPTURE_THRESHOLD, "screenshot": rc.SCREENSHOT_THRESHOLD},
+        "thresholds": {"recapture_low": rc.RECAPTURE_LOW, "recapture_medium": rc.RECAPTURE_THRESHOLD,
+                       "screenshot_low": rc.SCREENSHOT_THRESHOLD, "screenshot_medium": rc.SCREENSHOT_MEDIUM},
     }
+    sources = sorted({r.get("source", "") for r, _ in out} - {""})
+    if len(sources) > 1:  # per source: camera originals and messenger-size photos apart
+        metrics["per_source"] = {}
+        for src in sources:
+            p = [max(res.score, res.screenshot_score) for r, res in out if r.get("source") == src and r["label"] != "real"]
+            n_ = [max(res.score, res.screenshot_score) for r, res in out if r.get("source") == src and r["label"] == "real"]
+            metrics["per_source"][src] = {"n": len(p) + len(n_), "auc": rnd(auc(p, n_)), "tpr_at_fpr01": rnd(tpr_at_fpr(p, n_)),
+                                          "flag_rate_real": rnd(np.mean([flagged(res) for r, res in out if r.get("source") == src
+                                                                         and r["label"] == "real"])) if n_ else None}
     if "screenshot" in per_kind:
         metrics["screenshot_tpr_at_fpr01"] = per_kind["screenshot"]["screenshot"]["tpr_at_fpr01"]
     result: dict[str, Any] = {"bench": "recapture", "dataset": str(dataset_dir or "generated"), "n_images": len(out),
+                              "split": options.get("split", "all") if not suite else None,
+                              "messenger": options.get("messenger", "0") == "1",
                               "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": {}}
     if desc:
         result["suite"] = desc

@@ -7,12 +7,18 @@ project's suite from the photos under DIR (default: ../shared/data) into a tempo
 
 Options: ``all_label=authentic`` (no labels.csv: every image under DIR is authentic; ``flag_rate`` is then
 the false-alarm rate on genuine photos), ``split``, ``n``, ``seed``, ``keep``, ``limit`` (as in the recapture
-bench), ``peers=0`` (skip the error-level-analysis peer), ``mp12=N`` (also time all three integrity checks
+bench; on a real folder ``split=dev|test`` picks the fixed CASIA scene halves of
+claimlens.datasets.integrity_splits), ``strip=1`` (decode and re-encode every photo as a plain JPEG at quality 95
+with no metadata first: CASIA's forgeries carry Photoshop segments and other quantisation tables, a shortcut),
+``messenger=1`` (re-encode as a messenger does: claimlens.bench.messenger), ``peers=0`` (skip the
+error-level-analysis peer), ``mp12=N`` (also time all three integrity checks
 together on N distinct 12 MP phone-like JPEGs made from the first photos of DIR: the per-photo budget).
 
 Metrics: ``auc`` and ``tpr_at_fpr01`` of the image score max(copy-move, splice); ``pixel_f1``: the mean over
 tampered images with a mask of the F1 between the mask and the shipped binary localisation (empty when
-not flagged, so a miss scores 0), at the 640-px work resolution; ``flag_rate`` at the shipped thresholds;
+not flagged, so a miss scores 0), at the 640-px work resolution; ``flag_rate``: the check emits a
+LOW-or-higher finding on a survey photo (``flag_rate_authentic``: over the authentic photos); ``splice``
+ranks the splices by the splice score alone;
 ``ms_per_image`` (analysis, decode excluded); per kind the same. ``copy_move`` keys restrict to the copy-move
 kinds (the issue's target) and rank by the copy-move score alone (``copy_move.per_kind``: per copy-move
 kind). Peer ``ela`` (error level analysis: |I - JPEG90(I)|, mask = mean + 2 std of the
@@ -30,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from claimlens.bench.recapture import auc, prepare, read_labels, rnd, tpr_at_fpr
+from claimlens.bench.recapture import auc, photo_bytes, prepare, read_labels, rnd, tpr_at_fpr
 from claimlens.vision.decode import decode_photo
 
 
@@ -53,20 +59,36 @@ def ela(photo: Any, work_shape: tuple[int, int]) -> tuple[float, np.ndarray]:
     return score, mask
 
 
+STRIP_QUALITY = 95
+
+
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
+    from claimlens.bench.integrity_fa import survey_info
+    from claimlens.bench.messenger import reencode
+    from claimlens.checks.base import Severity
+    from claimlens.checks.integrity import TamperCheck
+    from claimlens.datasets.integrity_splits import casia_splits
     from claimlens.vision.integrity import tamper as tp
 
     t_start = time.perf_counter()
     folder, tmp, desc = prepare("tamper", dataset_dir, suite, options)
     with_peers = options.get("peers", "1") != "0"
+    strip = options.get("strip", "0") == "1"
+    check = TamperCheck()
     try:
         rows = read_labels(folder, options, "tampered", "authentic", mask_column=True)
+        split = options.get("split", "all") if not suite else "all"
+        if split != "all":
+            halves = casia_splits(r["image"] for r in rows)
+            rows = [r for r in rows if halves[r["image"]] == split]
         if options.get("limit"):
             rows = rows[: int(options["limit"])]
         out = []
         t_dec, t_an = [], []
         for r in rows:
-            data = (folder / r["image"]).read_bytes()
+            data = photo_bytes(folder, r["image"], options)
+            if strip:  # the container shortcut removed: same pixels, plain JPEG, no metadata segment
+                data = reencode(decode_photo(data).rgb, STRIP_QUALITY)
             t0 = time.perf_counter()
             photo = decode_photo(data)
             t1 = time.perf_counter()
@@ -74,10 +96,9 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
             t2 = time.perf_counter()
             t_dec.append(t1 - t0)
             t_an.append(t2 - t1)
+            flag = any(f.severity >= Severity.LOW for f in check.findings(photo, survey_info(r["image"]), res))
             item: dict[str, Any] = {"row": r, "score": res.score, "cm": res.copy_move_score,
-                                    "sp": res.splice_score,
-                                    "flag": res.copy_move_score >= tp.COPY_MOVE_THRESHOLD
-                                    or res.splice_score >= tp.SPLICE_THRESHOLD}
+                                    "sp": res.splice_score, "flag": flag}
             gt = None
             if r["mask"]:
                 m = cv2.imread(str(folder / r["mask"]), cv2.IMREAD_GRAYSCALE)
@@ -116,13 +137,17 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
                            | block([i for i in out if i["row"]["kind"] == k], negatives, "score", "f1", "flag")
                            for k in kinds}
     cm_items = [i for i in out if i["row"]["kind"] in ("copy_move", "copy_move_affine")]
+    sp_items = [i for i in out if i["row"]["kind"] == "splice"]
+    if sp_items:  # splices ranked by the splice score alone (the copy-move score is not meant for them)
+        metrics["splice"] = block(sp_items, negatives, "sp", "f1", "flag")
     if cm_items:
         metrics["copy_move"] = block(cm_items, negatives, "cm", "f1", "flag")
         # the copy-move score alone, per copy-move kind (per_kind above ranks by max(copy-move, splice))
         metrics["copy_move"]["per_kind"] = {
             k: block([i for i in cm_items if i["row"]["kind"] == k], negatives, "cm", "f1", "flag")
             for k in ("copy_move", "copy_move_affine") if any(i["row"]["kind"] == k for i in cm_items)}
-    metrics["thresholds"] = {"copy_move": tp.COPY_MOVE_THRESHOLD, "splice": tp.SPLICE_THRESHOLD}
+    metrics["thresholds"] = {"copy_move_low": tp.COPY_MOVE_THRESHOLD, "copy_move_medium": tp.COPY_MOVE_MEDIUM,
+                             "splice": tp.SPLICE_THRESHOLD}
     peers: dict[str, Any] = {}
     if with_peers:
         peers["ela"] = block(out, negatives, "ela_score", "ela_f1", None)
@@ -133,6 +158,8 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
     if options.get("mp12"):
         metrics["integrity_checks_12mp"] = time_12mp(dataset_dir, int(options["mp12"]))
     result: dict[str, Any] = {"bench": "tamper", "dataset": str(dataset_dir or "generated"), "n_images": len(out),
+                              "split": options.get("split", "all") if not suite else None, "strip": strip,
+                              "messenger": options.get("messenger", "0") == "1",
                               "seconds": round(time.perf_counter() - t_start, 1), "metrics": metrics, "peers": peers}
     if desc:
         result["suite"] = desc

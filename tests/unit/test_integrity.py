@@ -47,16 +47,18 @@ def _jpeg(rgb: np.ndarray, q: int = 92, **kw: object) -> bytes:
 # ------------------------------------------------------------------------------------------- recapture
 
 
-def test_recapture_score_separates_screen_photo_from_original() -> None:
+def test_spectral_score_separates_simulated_screen_photo_from_original() -> None:
+    # the hand-made spectral / frame cue on the simulator (the learned cue is fitted on real photos and is
+    # not meant for the suite's 2-5x upscaled pictures: docs/integrity.md)
     real_scores, screen_scores = [], []
     for seed in range(3):
         src = _scene(seed)
         rng = np.random.default_rng([100, seed])
-        real_scores.append(rc.analyse(decode_photo(_jpeg(suite.real_capture(src, rng)))).score)
-        screen_scores.append(rc.analyse(decode_photo(_jpeg(suite.screen_capture(src, rng)))).score)
-    assert max(real_scores) < rc.RECAPTURE_THRESHOLD, real_scores
+        real_scores.append(rc.analyse(decode_photo(_jpeg(suite.real_capture(src, rng))), learned=False).score)
+        screen_scores.append(rc.analyse(decode_photo(_jpeg(suite.screen_capture(src, rng))), learned=False).score)
+    assert max(real_scores) < rc.SPECTRAL_SUITE_THRESHOLD, real_scores
     assert min(screen_scores) > max(real_scores), (screen_scores, real_scores)
-    assert np.mean(screen_scores) >= rc.RECAPTURE_THRESHOLD, screen_scores
+    assert np.mean(screen_scores) >= rc.SPECTRAL_SUITE_THRESHOLD, screen_scores
 
 
 def test_screenshot_with_ui_chrome_is_flagged_and_camera_photo_is_not() -> None:

@@ -430,7 +430,11 @@ def compare_thumbnail(thumb_jpeg: bytes, orientation: int, main_gray: np.ndarray
     g = cv2.imdecode(np.frombuffer(thumb_jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
     if g is None or min(g.shape) < 16:
         return ThumbnailComparison("unreadable")
-    g = _trim_bars(np.ascontiguousarray(_orient(g, orientation)))
+    g = np.ascontiguousarray(_orient(g, orientation))
+    # letterbox bars exist only where the thumbnail's frame has another aspect than the picture: a dark
+    # night photo's edge rows are content, not bars (trimming them misaligned a real camera original)
+    if abs(np.log((g.shape[1] / g.shape[0]) / (main_gray.shape[1] / main_gray.shape[0]))) > 0.01:
+        g = _trim_bars(g)
     th, tw = g.shape
     res = ThumbnailComparison("consistent", thumb_size=(tw, th))
     res.aspect_thumb = tw / th
