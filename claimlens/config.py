@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     # default rule, which is what encrypts presigned uploads (docs/services.md)
     s3_sse: str = Field("", pattern=r"^(|sse-s3|sse-kms)$")
     s3_sse_kms_key_id: str | None = None
+    # --- cross-claim candidate search of the reused-photo check (docs/index.md): "postgres" (the Hamming table in
+    # the database: PostgreSQL, or SQLite in embedded mode) or "milvus" (a Milvus server through pymilvus; the
+    # database stays the system of record and `claimlens index rebuild` re-creates the collections from it)
+    index_engine: str = Field("postgres", pattern=r"^(postgres|milvus)$")
+    milvus_uri: str = "http://127.0.0.1:19530"
+    milvus_token: SecretStr | None = None
+    # collection names start with this (tests give each lane its own)
+    milvus_prefix: str = Field("claimlens", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
     # --- Celery / Redis
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str = "redis://127.0.0.1:6379/1"
