@@ -239,6 +239,9 @@ def claim_page(request: Request, claim_id: str, ctx: UiDep) -> Response:
                          .order_by(FindingRow.severity.desc(), FindingRow.code, FindingRow.id)).all()
         history = claim_decisions(s, claim.id)
         graph = link_graph(s, ctx.principal, claim.id, depth=1)
+        mentioned = {str((r.evidence or {}).get("linked_claim_id")) for r in rows} - {"None"}
+        openable = {c for c, owner in s.execute(select(Claim.id, Claim.owner).where(Claim.id.in_(mentioned))).all()
+                    if ctx.principal.can_read_all() or owner == ctx.principal.name}
         record(s, ctx.audit, "read_claim", claim_id=claim.id, photos=len(photos), findings=len(rows))
     current = current_by_key(history)
     by_photo: OrderedDict[str | None, OrderedDict[str, list[dict[str, Any]]]] = OrderedDict(
@@ -250,7 +253,8 @@ def claim_page(request: Request, claim_id: str, ctx: UiDep) -> Response:
                 "message": r.message, "numbers": evidence_numbers(r.evidence),
                 "evidence": [(name, f"/ui/claims/{claim.id}/evidence?key={k}") for name, k in
                              sorted((r.evidence_keys or {}).items())],
-                "linked_claim": (r.evidence or {}).get("linked_claim_id"), "decision": current.get(key)}
+                "linked_claim": (r.evidence or {}).get("linked_claim_id") if (r.evidence or {}).get(
+                    "linked_claim_id") in openable else None, "decision": current.get(key)}
         by_photo.setdefault(r.photo_id, OrderedDict()).setdefault(r.check, []).append(item)
     photo_docs = [{"id": p.id, "filename": p.filename, "stage": p.stage, "role": p.role, "status": p.status,
                    "exif": exif_summary(p), "sha256": p.sha256, "size": p.size_bytes,

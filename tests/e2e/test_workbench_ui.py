@@ -73,6 +73,13 @@ def sign_in(browser, stack: Stack, key: str, viewport: dict | None = None, shot:
     return ctx, page
 
 
+def images_loaded(page) -> None:  # type: ignore[no-untyped-def]
+    """Scroll through the page so lazy images load, wait until every image has pixels, scroll back."""
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    page.evaluate("() => window.scrollTo(0, 0)")
+
+
 def api(stack: Stack, key: str = ADMIN_KEY) -> httpx.Client:
     return stack.client(key)
 
@@ -104,7 +111,7 @@ def test_investigator_triage_decision_audit(browser, stack: Stack, wb: Seeded, s
     page.goto(f"/ui/claims/{a2}")
     first_thumb = page.locator("a.thumb img").first
     first_thumb.wait_for()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first_thumb.element_handle())
+    images_loaded(page)
     assert page.locator(".finding.high").count() >= 1
     assert page.locator("dl.exif").count() >= 1
     page.screenshot(path=str(shots / "claim.png"), full_page=True)
@@ -243,6 +250,9 @@ def test_adjuster_cannot_open_another_adjusters_claim(browser, stack: Stack, wb:
     # the own claim opens; its graph leaves the other adjuster's claims out
     assert page.goto(f"/ui/claims/{b1}").status == 200
     assert page.locator("form.decide").count() == 0  # adjusters do not decide
+    assert page.get_by_role("link", name=a1).count() == 0  # no link to a claim that would not open
+    images_loaded(page)
+    page.screenshot(path=str(shots / "claim-tablet-adjuster.png"))
     page.goto(f"/ui/claims/{b1}/graph")
     page.wait_for_selector("#graph[data-ready='1']")
     assert a1 not in page.locator("main").inner_text()
