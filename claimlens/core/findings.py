@@ -74,18 +74,17 @@ class GroupedFindings:
 def group_findings(findings: Iterable[Mapping[str, Any]], claim_id: str) -> GroupedFindings:
     """Group ``findings`` by fact and score the claim. Inputs are not modified; nothing is dropped."""
     ordered = sorted((dict(f) for f in findings), key=_report_order)
-    members_of: dict[str, list[int]] = defaultdict(list)  # component root or single key -> finding indices
-    parent: dict[str, str] = {}
+    pairs = [copy_pair(f, claim_id) for f in ordered]
+    parent: dict[str, str] = {}  # union-find over photo nodes
+    for pair in pairs:
+        if pair is not None:
+            _union(parent, *pair)
+    members_of: dict[str, list[int]] = defaultdict(list)  # component root -> indices of its copy findings
     singles: list[int] = []
-    for i, f in enumerate(ordered):
-        pair = copy_pair(f, claim_id)
+    for i, pair in enumerate(pairs):
         if pair is None:
             singles.append(i)
-            continue
-        _union(parent, *pair)
-    for i, f in enumerate(ordered):
-        pair = copy_pair(f, claim_id)
-        if pair is not None:
+        else:
             members_of[_find(parent, pair[0])].append(i)
 
     drafts: list[dict[str, Any]] = []
