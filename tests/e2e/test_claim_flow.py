@@ -90,7 +90,11 @@ def test_three_claims_twenty_photos_flags_in_bucket_reports(stack: Stack, run_id
         report_a = bucket_json(stack, f"claims/{a}/report.json")
         report_b = bucket_json(stack, f"claims/{b}/report.json")
         report_c = bucket_json(stack, f"claims/{c_id}/report.json")
-        assert c.get(f"/v1/claims/{b}/report").json() == report_b
+        # the API serves the stored report plus the investigators' decisions and each finding's stable key
+        served = c.get(f"/v1/claims/{b}/report").json()
+        assert served.pop("decisions") == {"outcome": None, "findings": {}, "history": []}
+        assert all(len(f.pop("finding_key")) == 16 for f in served["findings"])
+        assert served == report_b
         html = c.get(f"/v1/claims/{b}/report.html")
         assert html.status_code == 200 and "exact_duplicate.cross_claim" in html.text
 
