@@ -101,7 +101,7 @@ def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> di
 def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, Any]:
     from claimlens.bench.common import peak_rss_mb
     from claimlens.checks.plate_vin import PLATE_MIN_CONFIDENCE as min_conf
-    from claimlens.checks.plate_vin import plate_confident
+    from claimlens.checks.plate_vin import plate_confident, would_accuse
     from claimlens.vision.plates import CN_PLAUSIBLE, PlateReader, is_plate_crop
     from claimlens.vision.plates.grammar import PROVINCES, normalise
 
@@ -191,6 +191,10 @@ def _run(dataset_dir: Path, options: dict[str, str], suite: bool) -> dict[str, A
         "min_confidence": min_conf, "coverage": round(len(ok) / max(len(labelled), 1), 4),
         "precision": round(sum(x["pred"] == x["gt"] for x in ok) / max(len(ok), 1), 4) if ok else None,
         "n_confident": len(ok), "n_confident_wrong": sum(x["pred"] != x["gt"] for x in ok),
+        # confident wrong reads that are no near-miss of the truth: each a HIGH mismatch on an honest claim
+        # (plate photo) if the policy holds the true plate
+        "n_would_accuse": sum(would_accuse(x["pred"], x["gt"]) for x in ok),
+        "would_accuse_rate": round(sum(would_accuse(x["pred"], x["gt"]) for x in ok) / max(len(labelled), 1), 4),
         # per plate family of the read (cn, latin): each has its own fitted accusation point
         "by_family": {fam: {"coverage": round(len(s) / max(len(labelled), 1), 4),
                             "precision": round(sum(x["pred"] == x["gt"] for x in s) / len(s), 4) if s else None,

@@ -116,7 +116,7 @@ def _metrics(results: list[dict[str, Any]], min_conf: float) -> dict[str, Any]:
     after = _accuracy([(x["pred"], x["gt"]) for x in results])
     before = _accuracy([(x["raw"], x["gt"]) for x in results])
     corrected = [x for x in results if x["corrected"]]
-    from claimlens.checks.plate_vin import vin_confident
+    from claimlens.checks.plate_vin import vin_confident, would_accuse
 
     # the check's own rule (plate_vin.vin_confident: well formed, weakest character >= min_conf)
     ok = [x for x in results if x["pred"] and vin_confident({"vin": x["pred"], "confidence": x["conf"]})]
@@ -135,6 +135,7 @@ def _metrics(results: list[dict[str, Any]], min_conf: float) -> dict[str, Any]:
             "min_confidence": min_conf, "coverage": round(len(ok) / max(len(results), 1), 4),
             "precision": round(sum(x["pred"] == x["gt"] for x in ok) / len(ok), 4) if ok else None,
             "n_confident": len(ok), "n_confident_wrong": sum(x["pred"] != x["gt"] for x in ok),
+            "n_would_accuse": sum(would_accuse(x["pred"], x["gt"], vin=True) for x in ok),
             "by_threshold": {str(t): {"coverage": round(len(s) / max(len(results), 1), 4),
                                       "precision": round(sum(x["pred"] == x["gt"] for x in s) / max(len(s), 1), 4)}
                              for t in (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)

@@ -60,6 +60,16 @@ def test_honest_latin_claim_is_never_accused(rt: Runtime, run_id: str, image: st
     assert all(r.severity <= int(Severity.LOW) for r in rows), [(r.code, r.severity, r.message) for r in rows]
 
 
+@pytest.mark.skipif(not LATIN.is_dir(), reason="../shared/data/plates_latin_real is not on this machine")
+def test_policy_plate_one_character_off_is_low_unconfirmed_not_a_mismatch(rt: Runtime, run_id: str) -> None:
+    """A typo in the policy (AC 4249 CB typed CE): the photo is read, the read is a near-miss of the
+    policy, so the claim gets one LOW "could not be confirmed" with the crop, never a HIGH mismatch."""
+    rows = _run_claim(rt, f"TYPO-{run_id}", "AC 4249 CE", [LATIN / "ua_full/oneline/4.jpeg"])
+    assert [(r.code, r.severity) for r in rows] == [("plate_vin.plate_unconfirmed", int(Severity.LOW))]
+    (row,) = rows
+    assert row.evidence["policy"] == "AC4249CE" and row.evidence["reads"] and row.evidence_keys
+
+
 @pytest.mark.skipif(not CCPD.is_dir(), reason="../shared/data/plates_cn is not on this machine")
 def test_confident_read_against_another_policy_plate_is_high(rt: Runtime, run_id: str) -> None:
     rows = _run_claim(rt, f"CLONE-{run_id}", "皖A12345", [CCPD / "demo_3.jpg"])  # the frame shows 皖AMK620

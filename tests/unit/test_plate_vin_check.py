@@ -325,3 +325,13 @@ def test_analyse_photo_reads_a_vin_photo() -> None:
     assert res.data["vins"][0]["vin"] == "XWEKN814DK0005681" and res.data["vins"][0]["confident"]
     assert res.index_keys["vin"] == ["XWEKN814DK0005681"]
     assert res.artifacts["vin_0.jpg"][:2] == b"\xff\xd8"
+
+
+def test_would_accuse_counts_only_far_confident_misreads() -> None:
+    from claimlens.checks.plate_vin import would_accuse
+
+    assert would_accuse("EA1382HB", "AI1382HB")  # two substitutions: a HIGH on an honest claim
+    assert not would_accuse("AB7642C", "AB7642CT")  # a dropped character: near-miss, LOW at most
+    assert not would_accuse("WB07D51O6", "WB07D5106")  # look-alike O/0
+    assert not would_accuse("AB7642CT", "AB7642CT") and not would_accuse("", "AB7642CT")
+    assert would_accuse("WVWZZZ1KZ8M317048", "TMBJG65J483141944", vin=True)
