@@ -1,8 +1,9 @@
-"""The ``claimlens`` command: scan (embedded mode), bench, db, keys."""
+"""The ``claimlens`` command: scan (embedded mode), bench, index, db, keys."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from datetime import timedelta
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     p_bench.add_argument("--suite", action="store_true", help="generate the bench's own suite from DIR")
     p_bench.add_argument("--opt", action="append", default=[], help="bench-specific KEY=VALUE")
 
+    p_index = sub.add_parser("index", help="the Milvus candidate index (CLAIMLENS_INDEX_ENGINE=milvus)")
+    p_index.add_argument("action", choices=["rebuild"],
+                         help="rebuild: re-create the Milvus collections from the database (docs/index.md)")
+
     p_db = sub.add_parser("db", help="database migrations")
     p_db.add_argument("action", choices=["upgrade"])
 
@@ -77,6 +82,20 @@ def main(argv: list[str] | None = None) -> int:
         from claimlens.core.scan import scan_command
 
         return scan_command(args.dir, data_dir=args.data_dir)
+    if args.command == "index":
+        from claimlens.config import get_settings
+        from claimlens.core.index import rebuild_code_index
+        from claimlens.core.milvus_index import MilvusCodeIndex, make_code_index
+
+        settings = get_settings()
+        code_index = make_code_index(settings)
+        if not isinstance(code_index, MilvusCodeIndex):
+            raise SystemExit("claimlens index rebuild: set CLAIMLENS_INDEX_ENGINE=milvus (the postgres engine "
+                             "searches the database's own table: nothing to rebuild)")
+        counts = rebuild_code_index(settings.effective_database_url, code_index)
+        print(json.dumps({"engine": "milvus", "uri": settings.milvus_uri, "prefix": settings.milvus_prefix,
+                          "rows": counts}))
+        return 0
     if args.command == "db":
         from claimlens.core.migrate import upgrade
 

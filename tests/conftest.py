@@ -52,8 +52,17 @@ def services() -> dict[str, str]:
     env = _services_env()
     env["CLAIMLENS_BUCKET"] = f"test-{secrets.token_hex(4)}"
     env["CLAIMLENS_ENVIRONMENT"] = "development"
+    env["CLAIMLENS_MILVUS_PREFIX"] = f"test_lane{TEST_LANE}"  # Milvus collections of this lane only
     _reset_database(env["CLAIMLENS_DATABASE_URL"])
+    _reset_milvus(env["CLAIMLENS_MILVUS_URI"], env["CLAIMLENS_MILVUS_PREFIX"])
     return env
+
+
+def _reset_milvus(uri: str, prefix: str) -> None:
+    """Drop this lane's Milvus collections: their photo ids belong to the database just reset."""
+    from claimlens.core.milvus_index import MilvusCodeIndex
+
+    MilvusCodeIndex(uri, prefix=prefix).drop()
 
 
 def _reset_database(url: str) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError as DatabaseError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimlens.core.claims import ClaimError
+from claimlens.core.milvus_index import IndexUnavailable
 from claimlens.core.storage import StorageUnavailable
 
 log = logging.getLogger("claimlens.api")
@@ -64,5 +65,5 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(503, "unavailable", "a backing service is unavailable; nothing was stored, retry later",
                               headers={"Retry-After": "5"})
 
-    for exc_type in (StorageUnavailable, DatabaseError, BrokerError):
+    for exc_type in (StorageUnavailable, DatabaseError, BrokerError, IndexUnavailable):
         app.add_exception_handler(exc_type, _unavailable)

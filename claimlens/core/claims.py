@@ -240,6 +240,8 @@ def delete_claim(rt: Runtime, claim_id: str, *, on_erased: Callable[[Session], N
         s.execute(delete(Claim).where(Claim.id == claim_id))
         if on_erased is not None:
             on_erased(s)
+        if rt.code_index is not None:  # before the commit: Milvus down -> the erasure fails and is retried
+            rt.code_index.remove_claim(claim_id)
     _delete_prefix(rt, layout.claim_prefix(claim_id))
     return True
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -35,6 +36,7 @@ from claimlens.core import layout
 from claimlens.core.db import session_scope
 from claimlens.core.findings import group_findings
 from claimlens.core.index import SqlCrossClaimIndex, replace_photo_index
+from claimlens.core.milvus_index import IndexUnavailable, MilvusCodeIndex, make_code_index
 from claimlens.core.models import Claim, ClaimLink, FindingRow, Photo, utcnow
 from claimlens.core.storage import ObjectNotFound, ObjectStore
 from claimlens.vision.decode import decode_photo
@@ -70,6 +72,11 @@ class Runtime:
     @property
     def signature(self) -> str:
         return pipeline_signature(self.checks)
+
+    @cached_property
+    def code_index(self) -> MilvusCodeIndex | None:
+        """The Milvus code index when ``index_engine`` is milvus (one client per process, made on first use)."""
+        return make_code_index(self.settings)
 
 
 def _photo_info(photo: Photo) -> PhotoInfo:
@@ -164,7 +171,7 @@ def analyse_photo(rt: Runtime, photo_id: str) -> str:
             return "missing"
         s.execute(delete(FindingRow).where(FindingRow.photo_id == photo_id, FindingRow.phase == "photo"))
         s.add_all(rows)
-        replace_photo_index(s, photo, index_keys, codes)
+        replace_photo_index(s, photo, index_keys, codes, rt.code_index)
         photo.sha256 = sha
         photo.size_bytes = size
         photo.analysis = analysis
@@ -193,7 +200,7 @@ def _record_photo_error(rt: Runtime, photo_id: str, reason: str, message: str, *
         if photo is None:
             return "missing"
         s.execute(delete(FindingRow).where(FindingRow.photo_id == photo_id, FindingRow.phase == "photo"))
-        replace_photo_index(s, photo, {}, {})
+        replace_photo_index(s, photo, {}, {}, rt.code_index)
         s.add(FindingRow(claim_id=photo.claim_id, photo_id=photo_id, phase="photo", check="pipeline",
                          check_version="1", code=code, severity=int(severity),
                          message=f"The photo could not be analysed: {message}",
@@ -248,13 +255,15 @@ def assess_claim(rt: Runtime, claim_id: str, revision: int) -> str:
                                                                                       Photo.id)).all()
         analyses = [PhotoAnalysis(info=_photo_info(p), data=p.analysis or {}, error=p.error)
                     for p in photos if p.status in ("analysed", "error", "failed")]
-        ctx = ClaimContext(claim=dict(claim.fields), photos=analyses, index=SqlCrossClaimIndex(s),
+        ctx = ClaimContext(claim=dict(claim.fields), photos=analyses, index=SqlCrossClaimIndex(s, rt.code_index),
                            load_artifact=lambda c, p, chk, n: _load_optional(rt, layout.artifact_key(c, p, chk, n)),
                            load_thumbnail=lambda c, p: _load_optional(rt, layout.thumbnail_key(c, p)))
         new_rows: list[FindingRow] = []
         for check in rt.checks:
             try:
                 found = check.assess_claim(ctx)
+            except IndexUnavailable:
+                raise  # an outage of the Milvus index, not a broken check: the claim task retries
             except Exception as exc:
                 log.exception("claim phase of %s failed on claim %s", check.name, claim_id)
                 found = [Finding(code="check.failed", severity=Severity.INFO,

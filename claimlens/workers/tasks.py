@@ -22,6 +22,7 @@ from claimlens.checks.registry import all_checks
 from claimlens.config import get_settings
 from claimlens.core.claims import sweep_erased_claim
 from claimlens.core.db import session_scope
+from claimlens.core.milvus_index import IndexUnavailable
 from claimlens.core.models import Claim
 from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, assess_claim, record_photo_failure
 from claimlens.core.storage import StorageUnavailable, make_store
@@ -31,7 +32,7 @@ from claimlens.workers.observability import timed_checks
 
 logger = get_task_logger(__name__)
 
-TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError, SoftTimeLimitExceeded)
+TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError, SoftTimeLimitExceeded, IndexUnavailable)
 
 
 @lru_cache
@@ -42,7 +43,7 @@ def runtime() -> Runtime:
 
 class ClaimlensTask(Task):
     """Shared retry policy: exponential backoff (capped at 60 s, jittered) for outages of the object
-    store or the database; about 20 minutes of outage are ridden out before a task gives up."""
+    store, the database or the Milvus index; about 20 minutes of outage are ridden out before a task gives up."""
 
     autoretry_for = TRANSIENT
     retry_backoff = 2
