@@ -193,3 +193,31 @@ def test_registration_without_fields() -> None:
 
     out = parse_lines(["中华人民共和国机动车行驶证", "住址 广东省"])
     assert out.plate is None and out.vin is None and out.register_date is None
+
+
+def test_bench_split_keeps_the_rows_of_one_split(tmp_path: Path) -> None:
+    from claimlens.bench.plates import read_labels
+
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "labels.csv").write_text("image,plate_text\na.jpg,AB12CDE\nb.jpg,XY65ZZT\nc.jpg,KL01CC50\n")
+    splits = tmp_path / "split.csv"
+    splits.write_text("image,split,group\na.jpg,dev,g1\nb.jpg,test,g2\nc.jpg,dev,g3\n")
+    rows = read_labels(tmp_path, {"split": "dev", "splits": str(splits)}, "plate_text")
+    assert [r["image"] for r in rows] == ["a.jpg", "c.jpg"]
+    with pytest.raises(SystemExit, match="no split 'val'"):
+        read_labels(tmp_path, {"split": "val", "splits": str(splits)}, "plate_text")
+
+
+def test_shipped_split_files_keep_one_vehicle_on_one_side() -> None:
+    import csv
+
+    root = Path(__file__).resolve().parents[2] / "datasets"
+    for name in ("plates_latin_real_split.csv", "plates_cn_split.csv"):
+        with open(root / name, encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        sides: dict[str, set[str]] = {}
+        for r in rows:
+            sides.setdefault(r["group"], set()).add(r["split"])
+        assert rows and all(len(v) == 1 for v in sides.values()), name
+        assert {r["split"] for r in rows} == {"dev", "test"}
