@@ -50,7 +50,9 @@ def services() -> dict[str, str]:
     subprocess.run([str(REPO / "scripts" / "services"), "start"], check=True,
                    env={**os.environ, "CLAIMLENS_SERVICES_DB": TEST_DB}, stdout=subprocess.DEVNULL)
     env = _services_env()
-    env["CLAIMLENS_BUCKET"] = f"test-{secrets.token_hex(4)}"
+    # CLAIMLENS_TEST_BUCKET: reuse an existing bucket (a dev S3 that cannot create more: SeaweedFS answers
+    # "no free volumes left" once every volume slot holds some bucket's collection)
+    env["CLAIMLENS_BUCKET"] = os.environ.get("CLAIMLENS_TEST_BUCKET") or f"test-{secrets.token_hex(4)}"
     env["CLAIMLENS_ENVIRONMENT"] = "development"
     env["CLAIMLENS_MILVUS_PREFIX"] = f"test_lane{TEST_LANE}"  # Milvus collections of this lane only
     _reset_database(env["CLAIMLENS_DATABASE_URL"])

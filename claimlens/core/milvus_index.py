@@ -68,7 +68,8 @@ class MilvusCodeIndex:
     """Binary codes of every photo in Milvus collections, searchable by Hamming distance.
 
     The pymilvus client is created on first use (after a Celery worker forked) and re-created after a
-    failure. Every call raises :class:`IndexUnavailable` when the server cannot be reached.
+    failure. Every call raises :class:`IndexUnavailable` when the server cannot be reached; each carries
+    ``timeout`` (pymilvus otherwise retries a dead server for minutes, past the task's time limit).
     """
 
     def __init__(self, uri: str, *, token: str | None = None, prefix: str = "claimlens",
@@ -133,7 +134,7 @@ class MilvusCodeIndex:
         def create(client):
             from pymilvus import DataType, MilvusClient
 
-            if not client.has_collection(name):
+            if not client.has_collection(name, timeout=self.timeout):
                 schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
                 schema.add_field("pk", DataType.VARCHAR, max_length=64 + 2 + bits // 4, is_primary=True)
                 schema.add_field("photo_id", DataType.VARCHAR, max_length=64)
@@ -142,8 +143,9 @@ class MilvusCodeIndex:
                 index = client.prepare_index_params()
                 index.add_index(field_name="code", index_type=self.index_type, metric_type="HAMMING",
                                 params=self.index_params)
-                client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
-            client.load_collection(name)
+                client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong",
+                                         timeout=self.timeout)
+            client.load_collection(name, timeout=self.timeout)
 
         self._call(create)
         self._ready.add(name)
@@ -152,7 +154,7 @@ class MilvusCodeIndex:
     def kinds(self) -> list[str]:
         """Code kinds that have a collection under this prefix (asked each time: another process may have
         created one; a list costs ~1 ms)."""
-        names = self._call(lambda c: c.list_collections())
+        names = self._call(lambda c: c.list_collections(timeout=self.timeout))
         return sorted(n[len(self.prefix) + 1:] for n in names if n.startswith(self.prefix + "_")
                       and re.fullmatch(r"[a-z][a-z0-9_]*\d", n[len(self.prefix) + 1:]))
 
@@ -179,12 +181,12 @@ class MilvusCodeIndex:
             # Bounded: rows of an earlier analysis are seconds to weeks old; a Strong read would wait for the
             # next time tick (20 ms, 200 ms on a stock server) on every photo task
             old = self._call(lambda c, n=name: c.query(n, filter=expr, output_fields=["pk"],
-                                                        consistency_level="Bounded"))
+                                                        consistency_level="Bounded", timeout=self.timeout))
             stale = [r["pk"] for r in old if r["pk"] not in keep]
             if stale:
-                self._call(lambda c, n=name, s=stale: c.delete(n, ids=s))
+                self._call(lambda c, n=name, s=stale: c.delete(n, ids=s, timeout=self.timeout))
             if rows:
-                self._call(lambda c, n=name, r=rows: c.upsert(n, r))
+                self._call(lambda c, n=name, r=rows: c.upsert(n, r, timeout=self.timeout))
                 written += len(rows)
         return written
 
@@ -196,19 +198,20 @@ class MilvusCodeIndex:
         expr = f"claim_id == {_quoted(claim_id)}"
         for kind in self.kinds():
             name = self.ensure(kind)
-            self._call(lambda c, n=name: c.delete(n, filter=expr))
+            self._call(lambda c, n=name: c.delete(n, filter=expr, timeout=self.timeout))
 
     def bulk_insert(self, kind: str, rows: list[dict]) -> None:
         """Insert rows made by :meth:`rows` (rebuild, bench); no delete of older codes."""
         name = self.ensure(kind)
         for i in range(0, len(rows), 5000):
-            self._call(lambda c, r=rows[i:i + 5000]: c.insert(name, r))
+            self._call(lambda c, r=rows[i:i + 5000]: c.insert(name, r, timeout=self.timeout))
 
     def drop(self, kind: str | None = None) -> None:
         """Drop the collection of ``kind`` (every kind under the prefix when None)."""
         for k in [kind] if kind else self.kinds():
             name = self.collection(k)
-            self._call(lambda c, n=name: c.drop_collection(n) if c.has_collection(n) else None)
+            self._call(lambda c, n=name: c.drop_collection(n, timeout=self.timeout)
+                       if c.has_collection(n, timeout=self.timeout) else None)
             self._ready.discard(name)
 
     # -- search -------------------------------------------------------------------------------------------
@@ -227,7 +230,8 @@ class MilvusCodeIndex:
         topk = min(MAX_TOPK, limit * ROWS_PER_PHOTO)
         result = self._call(lambda c: c.search(
             name, data=[code_bytes(q, bits) for q in query], anns_field="code", limit=topk,
-            output_fields=["photo_id", "claim_id"], search_params={"metric_type": "HAMMING", "params": {}}))
+            output_fields=["photo_id", "claim_id"], search_params={"metric_type": "HAMMING", "params": {}},
+            timeout=self.timeout))
         best: dict[str, HammingHit] = {}
         for hits in result:
             for h in hits:
@@ -241,7 +245,7 @@ class MilvusCodeIndex:
 
     def count(self, kind: str) -> int:
         name = self.ensure(kind)
-        res = self._call(lambda c: c.query(name, filter="", output_fields=["count(*)"]))
+        res = self._call(lambda c: c.query(name, filter="", output_fields=["count(*)"], timeout=self.timeout))
         return int(res[0]["count(*)"])
 
 
