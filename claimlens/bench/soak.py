@@ -269,9 +269,9 @@ class Soak:
                 self.photo_ids[cid] = []
                 self._retrying("create", lambda cid=cid: c.put(f"/v1/claims/{cid}", json={"loss_type": "collision"}),
                                (200, 201))
-            # interleave the claims so that every claim is in flight during the faults
-            jobs = [(cid, i, data) for k in range(max(remaining.values()))
-                    for cid in ids if k < len(per_claim[cid]) for i, data in [per_claim[cid][k]]]
+            # claims arrive one after another (each submitted after its last photo), so that uploads,
+            # submits and claim reports are all in flight while the faults happen
+            jobs = [(cid, i, data) for cid in ids for i, data in per_claim[cid]]
             jobs_index = {i: n for n, (_, i, _) in enumerate(jobs)}
 
             t0 = time.time()
@@ -475,9 +475,9 @@ def _env(options: dict[str, str], env: dict[str, str] | None) -> dict[str, str]:
     base = {**os.environ, **(env or _services_env())}
     base.pop("CLAIMLENS_BOOTSTRAP_ADMIN_KEY", None)  # the soak's own key; never replace a shared bootstrap key
     base.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    if "redis_db" in options:
-        db = int(options["redis_db"])
-        host = urlsplit(base["CLAIMLENS_BROKER_URL"]).netloc
+    if "redis_db" in options or "redis" in options:
+        db = int(options.get("redis_db", 0))
+        host = options.get("redis") or urlsplit(base["CLAIMLENS_BROKER_URL"]).netloc  # e.g. 127.0.0.1:6391
         base["CLAIMLENS_BROKER_URL"] = f"redis://{host}/{db}"
         base["CLAIMLENS_RESULT_BACKEND"] = f"redis://{host}/{db + 1}"
     base.update({
