@@ -19,6 +19,9 @@ Options (``--opt KEY=VALUE``):
   keep=0           1: keep the bench table afterwards
   reuse=0          1: reuse a kept bench table (same n, bands, seed, queries, plant) instead of loading again
 PostgreSQL tables are bulk-loaded with binary COPY and indexed after the load.
+
+With ``--opt engine=milvus|postgres`` the bench is :mod:`claimlens.bench.index_engines` instead (the
+reused-photo check's whole query, real planted photos, Milvus or the PostgreSQL table).
 """
 
 from __future__ import annotations
@@ -189,6 +192,10 @@ def _pg_settings(engine) -> dict[str, str]:
 
 
 def run(dataset_dir: Path | None, *, suite: bool, options: dict[str, str]) -> dict[str, Any]:
+    if "engine" in options:  # the check's whole query on real + synthetic codes, Milvus or PostgreSQL
+        from claimlens.bench.index_engines import run as run_engines
+
+        return run_engines(options)
     t_start = time.perf_counter()
     load_before = os.getloadavg()
     n = int(float(options.get("n", "100000")))

@@ -230,8 +230,11 @@ class MilvusCodeIndex:
         topk = min(MAX_TOPK, limit * ROWS_PER_PHOTO)
         result = self._call(lambda c: c.search(
             name, data=[code_bytes(q, bits) for q in query], anns_field="code", limit=topk,
-            output_fields=["photo_id", "claim_id"], search_params={"metric_type": "HAMMING", "params": {}},
-            timeout=self.timeout))
+            output_fields=["photo_id", "claim_id"], timeout=self.timeout,
+            # a range search: only rows within the radius come back (range_filter <= d < radius). Measured:
+            # 39 query codes at 3,000 photos, plain top-400 returned 15,600 rows in 150-390 ms, this 18 rows
+            # in 33-66 ms (most of which is the Strong read's wait for the time tick)
+            search_params={"metric_type": "HAMMING", "params": {"radius": max_distance + 1, "range_filter": 0}}))
         best: dict[str, HammingHit] = {}
         for hits in result:
             for h in hits:

@@ -1,0 +1,316 @@
+"""``claimlens bench index --opt engine=milvus|postgres``: the reused-photo check's whole pHash query (every
+code it sends for one photo) against an index of ``n`` photos, on Milvus or on the PostgreSQL Hamming table.
+
+Data:
+
+* planted matches: the real photos of ``neardup_car_damage_roboflow`` (150 groups x 3 exports of one photo:
+  flip, small rotation, shear, resize, re-encode; CC BY 4.0). Of each group the first photo is the query and
+  the others are indexed with their stored codes (``PhotoHashes.stored_codes``), as the check stores them;
+* distractors: synthetic photos whose stored codes are drawn from the real codes' distribution: each bit
+  independently with its frequency among the stored pHash codes of ``car_damage_roboflow`` (481 real
+  photos), ``codes_per_photo`` codes per photo (the real mean, rounded). Independent bits are kinder than
+  real hashes (whose bits correlate), so candidate counts on real archives will be higher.
+
+Metrics: ``query_ms_p50/p95`` (one search call with all the photo's query codes, radius ``radius``, limit
+50: what the check sends), ``recall_vs_exact`` (the i-th returned distance is no worse than the i-th of the
+exact top-10 within the radius, from a numpy brute force over all stored codes), ``recall_planted`` (the
+group's other exports among the returned photos), ``insert_per_s``, ``index_build_s``, the Milvus server's
+RSS before/after and its data dir on disk (or the table's size on PostgreSQL).
+
+Options: engine=milvus|postgres, n=100000, radius=16, queries=150, seed=0, index=BIN_FLAT|BIN_IVF_FLAT,
+nlist=1024, nprobe=16, uri=(settings.milvus_uri), server_dir=var/services/milvus, db=(settings database),
+keep=0.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from claimlens.bench.common import peak_rss_mb
+
+KIND = "phash64"
+PLANTED = "neardup_car_damage_roboflow"
+FIT = "car_damage_roboflow"
+
+
+def _photo_codes(path: Path) -> tuple[list[int], list[int]]:
+    """(stored codes, query codes) of one real photo, as the check computes them."""
+    from claimlens.vision.decode import decode_photo
+    from claimlens.vision.duplicates.features import FEATURE_MAX_SIDE
+    from claimlens.vision.duplicates.hashing import compute_hashes
+
+    photo = decode_photo(path.read_bytes())
+    hashes = compute_hashes(photo.gray(FEATURE_MAX_SIDE))
+    return hashes.stored_codes(), hashes.query_codes()
+
+
+def _bits(codes: np.ndarray) -> np.ndarray:
+    return ((codes[:, None] >> np.arange(63, -1, -1, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
+
+
+def _fit(data: Path) -> tuple[np.ndarray, float]:
+    """Per-bit frequency of the stored pHash codes of the real photos, and stored codes per photo."""
+    codes, counts = [], []
+    for path in sorted((data / FIT).rglob("*.jpg")):
+        stored, _ = _photo_codes(path)
+        codes.extend(stored)
+        counts.append(len(stored))
+    return _bits(np.array(codes, dtype=np.uint64)).mean(axis=0), float(np.mean(counts))
+
+
+def _synthetic(p: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
+    out = np.zeros(rows, dtype=np.uint64)
+    for b in range(64):
+        out |= (rng.random(rows) < p[b]).astype(np.uint64) << np.uint64(63 - b)
+    return out
+
+
+def _planted(data: Path) -> list[tuple[str, list[int], list[tuple[str, list[int]]]]]:
+    """Per group: (group, query codes of its first photo, [(image, stored codes)] of the others)."""
+    groups: dict[str, list[str]] = {}
+    with open(data / PLANTED / "groups.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(row["group_id"], []).append(row["image"])
+    out = []
+    for gid, images in sorted(groups.items()):
+        _, query = _photo_codes(data / PLANTED / images[0])
+        others = [(img, _photo_codes(data / PLANTED / img)[0]) for img in images[1:]]
+        out.append((gid, query, others))
+    return out
+
+
+def _server_stats(server_dir: Path) -> dict[str, Any]:
+    pid_file = server_dir / "milvus.pid"
+    rss = None
+    try:
+        pid = int(pid_file.read_text())
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        pass
+    disk = None
+    data = server_dir / "base" / "data"
+    if data.exists():
+        disk = int(subprocess.run(["du", "-sk", str(data)], check=False, capture_output=True, text=True).stdout.split()[0]) * 1024
+    return {"server_rss_mb": rss, "server_data_bytes": disk}
+
+
+def run(options: dict[str, str]) -> dict[str, Any]:
+    from claimlens.config import get_settings
+
+    engine = options.get("engine", "milvus")
+    if engine not in ("milvus", "postgres"):
+        raise SystemExit("bench index: engine must be milvus or postgres")
+    n = int(float(options.get("n", "100000")))
+    radius = int(options.get("radius", "16"))
+    n_queries = int(options.get("queries", "150"))
+    seed = int(options.get("seed", "0"))
+    keep = options.get("keep", "0") == "1"
+    data = Path(options.get("data", str(Path(__file__).resolve().parents[2].parent / "shared" / "data")))
+    if not (data / PLANTED / "groups.csv").exists():
+        raise SystemExit(f"bench index: needs {data / PLANTED} (the shared data folder)")
+    settings = get_settings()
+    rng = np.random.default_rng(seed)
+
+    t0 = time.perf_counter()
+    p_bits, per_photo = _fit(data)
+    planted = _planted(data)[:n_queries]
+    k = max(1, round(per_photo))
+    fit_s = time.perf_counter() - t0
+
+    # rows: (photo index, code); planted photos first, distractors after
+    photo_ids: list[str] = []
+    claim_ids: list[str] = []
+    row_photo: list[int] = []
+    row_code: list[int] = []
+    group_of: dict[str, str] = {}
+    for gid, _, others in planted:
+        for img, stored in others:
+            pid = str(uuid.uuid5(uuid.NAMESPACE_URL, img))
+            group_of[pid] = gid
+            photo_ids.append(pid)
+            claim_ids.append(f"planted-{gid}"[:64])
+            for c in stored:
+                row_photo.append(len(photo_ids) - 1)
+                row_code.append(c)
+    n_distract = max(0, n - len(photo_ids))
+    synth = _synthetic(p_bits, n_distract * k, rng)
+    base = len(photo_ids)
+    photo_ids.extend(f"00000000-0000-4000-8000-{i:012x}" for i in range(n_distract))
+    claim_ids.extend(f"claim-{i // 20:010d}" for i in range(n_distract))
+    all_photo = np.concatenate([np.array(row_photo, dtype=np.int64),
+                                base + np.repeat(np.arange(n_distract, dtype=np.int64), k)])
+    all_code = np.concatenate([np.array(row_code, dtype=np.uint64), synth])
+
+    before = _server_stats(Path(options.get("server_dir", "var/services/milvus"))) if engine == "milvus" else {}
+    if engine == "milvus":
+        load, search, sizes, cleanup = _milvus(options, settings, photo_ids, claim_ids, all_photo, all_code)
+    else:
+        load, search, sizes, cleanup = _postgres(options, settings, photo_ids, claim_ids, all_photo, all_code)
+    try:
+        timing = load()
+        lat, recall_exact, recall_planted = [], [], []
+        for gid, query, others in planted:
+            q = np.array(sorted(set(query)), dtype=np.uint64)
+            t = time.perf_counter()
+            hits = search([int(x) for x in q], radius)
+            lat.append((time.perf_counter() - t) * 1000)
+            # exact: each photo's best distance over all its codes and all query codes
+            d = np.min(np.bitwise_count(all_code[:, None] ^ q[None, :]), axis=1)
+            best = np.full(len(photo_ids), 65, dtype=np.int64)
+            np.minimum.at(best, all_photo, d)
+            exact = np.sort(best[best <= radius])[:10]
+            got = sorted(h.distance for h in hits)[:10]
+            if len(exact):
+                ok = sum(1 for i, e in enumerate(exact) if i < len(got) and got[i] <= e)
+                recall_exact.append(ok / len(exact))
+            found = {h.photo_id for h in hits}
+            want = [pid for pid, g in group_of.items() if g == gid]
+            reachable = [pid for pid in want if best[photo_ids.index(pid)] <= radius]
+            if reachable:
+                recall_planted.append(sum(pid in found for pid in reachable) / len(reachable))
+        after = _server_stats(Path(options.get("server_dir", "var/services/milvus"))) if engine == "milvus" else {}
+        size = sizes()
+    finally:
+        if not keep:
+            cleanup()
+    lat_arr = np.array(lat)
+    return {
+        "bench": "index", "dataset": str(data / PLANTED), "n_images": len(photo_ids), "seconds": time.perf_counter() - t0,
+        "metrics": {
+            "engine": engine, "n": len(photo_ids), "codes": len(all_code), "codes_per_distractor": k,
+            "radius": radius, "queries": len(lat), "query_codes_mean": float(np.mean([len(set(q)) for _, q, _ in planted])),
+            "query_ms_p50": float(np.percentile(lat_arr, 50)), "query_ms_p95": float(np.percentile(lat_arr, 95)),
+            "query_ms_max": float(lat_arr.max()),
+            "recall_vs_exact": float(np.mean(recall_exact)) if recall_exact else None,
+            "recall_planted": float(np.mean(recall_planted)) if recall_planted else None,
+            "insert_per_s": len(photo_ids) / timing["insert_s"], "insert_s": timing["insert_s"],
+            "index_build_s": timing["index_build_s"], "fit_s": fit_s,
+            "memory": {"bench_peak_rss_mb": peak_rss_mb(), **{f"before_{k_}": v for k_, v in before.items()},
+                       **{f"after_{k_}": v for k_, v in after.items()}},
+            "disk": size, "load_average": os.getloadavg(),
+        },
+    }
+
+
+def _milvus(options, settings, photo_ids, claim_ids, all_photo, all_code):
+    from claimlens.core.milvus_index import MilvusCodeIndex
+
+    index_type = options.get("index", "BIN_FLAT")
+    params = {"nlist": int(options.get("nlist", "1024"))} if index_type == "BIN_IVF_FLAT" else {}
+    ix = MilvusCodeIndex(options.get("uri", settings.milvus_uri), prefix=options.get("prefix", "bench"),
+                         timeout=600, index_type=index_type, index_params=params)
+    nprobe = int(options.get("nprobe", "16"))
+
+    def load() -> dict[str, float]:
+        ix.drop()
+        t = time.perf_counter()
+        batch = []
+        for r in range(len(all_code)):
+            p = int(all_photo[r])
+            batch.extend(ix.rows(KIND, photo_ids[p], claim_ids[p], [int(all_code[r])]))
+            if len(batch) >= 20_000:
+                ix.bulk_insert(KIND, batch)
+                batch = []
+        if batch:
+            ix.bulk_insert(KIND, batch)
+        name = ix.collection(KIND)
+        ix._call(lambda c: c.flush(name, timeout=600))
+        t1 = time.perf_counter()
+        # wait for the index over the sealed segments, then (re)load
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            info = ix._call(lambda c: c.describe_index(name, index_name="code", timeout=60))
+            if info.get("pending_index_rows", 0) == 0 and info.get("indexed_rows", 0) >= info.get("total_rows", 0):
+                break
+            time.sleep(1)
+        ix._call(lambda c: c.load_collection(name, timeout=1800))
+        return {"insert_s": t1 - t, "index_build_s": time.perf_counter() - t1}
+
+    def search(codes, radius):
+        if index_type == "BIN_IVF_FLAT":
+            return _search_ivf(ix, codes, radius, nprobe)
+        return ix.search(KIND, codes, radius, limit=50)
+
+    def sizes() -> dict[str, Any]:
+        return {"engine": "milvus (server data dir, see memory)"}
+
+    return load, search, sizes, lambda: ix.drop()
+
+
+def _search_ivf(ix, codes, radius, nprobe):
+    """ix.search with IVF search params (the production call passes none: BIN_FLAT)."""
+    from claimlens.core.hamming_index import HammingHit
+    from claimlens.core.milvus_index import ROWS_PER_PHOTO, code_bytes
+
+    name = ix.collection(KIND)
+    res = ix._call(lambda c: c.search(name, data=[code_bytes(q, 64) for q in codes], anns_field="code",
+                                      limit=50 * ROWS_PER_PHOTO, output_fields=["photo_id", "claim_id"],
+                                      search_params={"metric_type": "HAMMING",
+                                                     "params": {"nprobe": nprobe, "radius": radius + 1,
+                                                                "range_filter": 0}},
+                                      timeout=600))
+    best: dict[str, HammingHit] = {}
+    for hits in res:
+        for h in hits:
+            d = round(h["distance"])
+            pid = h["entity"]["photo_id"]
+            if d <= radius and (pid not in best or d < best[pid].distance):
+                best[pid] = HammingHit(pid, h["entity"]["claim_id"], d)
+    return sorted(best.values(), key=lambda t: (t.distance, t.photo_id))[:50]
+
+
+def _postgres(options, settings, photo_ids, claim_ids, all_photo, all_code):
+    from sqlalchemy import MetaData, create_engine, insert, text
+    from sqlalchemy.orm import Session
+
+    from claimlens.core.db import NAMING
+    from claimlens.core.hamming_index import HammingIndex, make_table
+
+    url = options.get("db", settings.effective_database_url)
+    eng = create_engine(url)
+    table = make_table(MetaData(naming_convention=NAMING), "hamming_codes_bench_engines")
+    index = HammingIndex(table)
+
+    def load() -> dict[str, float]:
+        table.drop(eng, checkfirst=True)
+        table.create(eng)
+        t = time.perf_counter()
+        batch: list[dict] = []
+        with eng.begin() as conn:
+            for r in range(len(all_code)):
+                p = int(all_photo[r])
+                batch.extend(index.rows(KIND, photo_ids[p], claim_ids[p], [int(all_code[r])]))
+                if len(batch) >= 20_000:
+                    conn.execute(insert(table), batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(table), batch)
+        t1 = time.perf_counter()
+        with eng.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(f"VACUUM ANALYZE {table.name}"))
+        return {"insert_s": t1 - t, "index_build_s": time.perf_counter() - t1}
+
+    def search(codes, radius):
+        with Session(eng) as s:
+            return index.search(s, KIND, codes, radius, limit=50)
+
+    def sizes() -> dict[str, Any]:
+        with eng.connect() as conn:
+            return {"table_bytes_total": int(conn.execute(text(
+                f"SELECT pg_total_relation_size('{table.name}')")).scalar_one())}
+
+    def cleanup() -> None:
+        table.drop(eng, checkfirst=True)
+        eng.dispose()
+
+    return load, search, sizes, cleanup
