@@ -67,16 +67,20 @@ def test_rate_limit_per_key_and_address_with_retry_after(stack: Stack, run_id: s
 
 
 def test_default_limits_trip_on_a_burst_from_one_key(stack: Stack, run_id: str) -> None:
-    """The shipped defaults (no overrides): 200 admin requests from one key, 16 at a time; the admin group's
-    10 per second trips unless the API answers slower than 10 requests a second."""
+    """The shipped defaults (no overrides): 200 admin requests from one key, 16 at a time, against the admin
+    group's 10 per second (tests/unit/test_ops.py checks that every group's defaults trip a 200/s burst)."""
     api, base = stack.start_api(f"api-defaults-{run_id}", default_limits_env(stack), workers=2)
     key = new_key(stack, f"rl-burst-{run_id}", role="admin")
     try:
+        started = time.monotonic()
         with httpx.Client(base_url=base, timeout=30, headers={"X-API-Key": key}) as c, \
                 ThreadPoolExecutor(16) as pool:
             responses = list(pool.map(lambda i: c.delete(f"/v1/keys/no-such-key-{i}"), range(200)))
+        elapsed = time.monotonic() - started
         codes = [r.status_code for r in responses]
-        assert set(codes) <= {404, 429} and codes.count(429) >= 100, codes
+        assert set(codes) <= {404, 429} and codes.count(429) >= 1, codes
+        # a moving window of 10 per second lets at most 10 through in any second, however slow the run
+        assert codes.count(404) <= 10 * (int(elapsed) + 1), (elapsed, codes.count(404))
         limited = next(r for r in responses if r.status_code == 429)
         assert assert_error_shape(limited, 429, "rate_limited")["details"]["group"] == "admin"
         assert int(limited.headers["Retry-After"]) >= 1
