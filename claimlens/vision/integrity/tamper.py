@@ -614,6 +614,8 @@ def analyse(photo: DecodedPhoto, *, splice: bool = True) -> TamperResult:
     if splice:
         sp_score, sp_map, sp_ev = detect_splice(photo, g.shape)
         res.splice_score, res.splice_map, res.splice = sp_score, sp_map, sp_ev
+    else:  # say so in the analysis data: a 0.0 there is "not measured", not "no sign of a splice"
+        res.splice = {"computed": False}
     return res
 
 
