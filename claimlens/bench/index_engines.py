@@ -165,7 +165,9 @@ def run(options: dict[str, str]) -> dict[str, Any]:
             hits = search([int(x) for x in q], radius)
             lat.append((time.perf_counter() - t) * 1000)
             # exact: each photo's best distance over all its codes and all query codes
-            d = np.min(np.bitwise_count(all_code[:, None] ^ q[None, :]), axis=1)
+            d = np.full(len(all_code), 64, dtype=np.uint8)
+            for x in q:  # one pass per query code: memory stays at one array of the codes
+                np.minimum(d, np.bitwise_count(all_code ^ x).astype(np.uint8), out=d)
             best = np.full(len(photo_ids), 65, dtype=np.int64)
             np.minimum.at(best, all_photo, d)
             exact = np.sort(best[best <= radius])[:10]
