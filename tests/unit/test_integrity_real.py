@@ -60,7 +60,8 @@ def test_recapture_split_keeps_scenes_together_and_balances_sources() -> None:
 
 
 def test_split_table_covers_every_genuine_photo() -> None:
-    shared_data("car_damage_roboflow")
+    for name in splits.GENUINE_SETS:
+        shared_data(name)
     table = splits.split_table()
     photos = splits.genuine_photos()
     assert {n for n, _, _ in photos} == set(splits.GENUINE_SETS)
