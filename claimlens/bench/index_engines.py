@@ -14,7 +14,8 @@ Data:
 Metrics: ``query_ms_p50/p95`` (one search call with all the photo's query codes, radius ``radius``, limit
 50: what the check sends), ``recall_vs_exact`` (the i-th returned distance is no worse than the i-th of the
 exact top-10 within the radius, from a numpy brute force over all stored codes), ``recall_planted`` (the
-group's other exports among the returned photos), ``insert_per_s``, ``index_build_s``, the Milvus server's
+group's other exports among the returned photos), ``insert_per_s``, ``index_build_s``,
+``index_step_ms_p50/p95`` (Milvus: one photo task's ``replace_photo``), the Milvus server's
 RSS before/after and its data dir on disk (or the table's size on PostgreSQL).
 
 Options: engine=milvus|postgres, n=100000, radius=16, queries=150, seed=0, index=BIN_FLAT|BIN_IVF_FLAT,
@@ -180,6 +181,7 @@ def run(options: dict[str, str]) -> dict[str, Any]:
             reachable = [pid for pid in want if best[photo_ids.index(pid)] <= radius]
             if reachable:
                 recall_planted.append(sum(pid in found for pid in reachable) / len(reachable))
+        step = _index_step(engine, options, settings, rng, k) if engine == "milvus" else []
         after = _server_stats(Path(options.get("server_dir", "var/services/milvus"))) if engine == "milvus" else {}
         size = sizes()
     finally:
@@ -197,11 +199,31 @@ def run(options: dict[str, str]) -> dict[str, Any]:
             "recall_planted": float(np.mean(recall_planted)) if recall_planted else None,
             "insert_per_s": len(photo_ids) / timing["insert_s"], "insert_s": timing["insert_s"],
             "index_build_s": timing["index_build_s"], "fit_s": fit_s,
+            "index_step_ms_p50": float(np.percentile(step, 50)) if step else None,
+            "index_step_ms_p95": float(np.percentile(step, 95)) if step else None,
             "memory": {"bench_peak_rss_mb": peak_rss_mb(), **{f"before_{k_}": v for k_, v in before.items()},
                        **{f"after_{k_}": v for k_, v in after.items()}},
             "disk": size, "load_average": os.getloadavg(),
         },
     }
+
+
+def _index_step(engine, options, settings, rng, k: int, n: int = 100) -> list[float]:
+    """What a photo task adds to its transaction: ``replace_photo`` of one new photo's ``k`` codes into the
+    loaded collection (ms each; the photos are removed again)."""
+    from claimlens.core.milvus_index import MilvusCodeIndex
+
+    ix = MilvusCodeIndex(options.get("uri", settings.milvus_uri), prefix=options.get("prefix", "bench"))
+    out, added = [], []
+    for i in range(n):
+        pid = f"ffffffff-0000-4000-8000-{i:012x}"
+        codes = {KIND: [int(c) for c in rng.integers(0, 2**63, k)]}
+        t = time.perf_counter()
+        ix.replace_photo(pid, "step", codes)
+        out.append((time.perf_counter() - t) * 1000)
+        added.append(pid)
+    ix.remove_claim("step")
+    return out
 
 
 def _milvus(options, settings, photo_ids, claim_ids, all_photo, all_code):
