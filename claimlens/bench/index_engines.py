@@ -18,6 +18,9 @@ group's other exports among the returned photos), ``insert_per_s``, ``index_buil
 ``index_step_ms_p50/p95`` (Milvus: one photo task's ``replace_photo``), the Milvus server's
 RSS before/after and its data dir on disk (or the table's size on PostgreSQL).
 
+``--opt reduce=256`` measures instead what the float embedding loses when cut to its first 256 PCA
+coordinates (recall@1/10/50 of the real exports; see :func:`reduce_cost`).
+
 Options: engine=milvus|postgres, n=100000, radius=16, queries=150, seed=0, index=BIN_FLAT|BIN_IVF_FLAT,
 nlist=1024, nprobe=16, uri=(settings.milvus_uri), server_dir=var/services/milvus, db=(settings database),
 keep=0.
@@ -105,6 +108,42 @@ def _server_stats(server_dir: Path) -> dict[str, Any]:
     return {"server_rss_mb": rss, "server_data_bytes": disk}
 
 
+def reduce_cost(data: Path, dims: int) -> dict[str, Any]:
+    """What keeping the first ``dims`` coordinates of the copy embedding costs in retrieval (``--opt reduce=D``).
+
+    The shipped embedding is PCA-whitened inside its ONNX graph with the components in order, so the first
+    ``dims`` coordinates (L2-normalised again) are its PCA reduction. Gallery: every photo of
+    ``neardup_car_damage_roboflow`` and ``car_damage_roboflow``; per group the first export queries, and a
+    hit is a group mate ranked within the top k by cosine (the query itself excluded)."""
+    from claimlens.vision.decode import decode_photo
+    from claimlens.vision.embedding import CopyEmbedder
+
+    emb = CopyEmbedder()
+    groups: dict[str, list[str]] = {}
+    with open(data / PLANTED / "groups.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(row["group_id"], []).append(str(data / PLANTED / row["image"]))
+    paths = [p for imgs in groups.values() for p in imgs]
+    paths += [str(p) for p in sorted((data / FIT).rglob("*.jpg"))]
+    vecs = np.stack([np.asarray(emb.embed(decode_photo(Path(p).read_bytes()).rgb), np.float32).reshape(-1)
+                     for p in paths])
+    index_of = {p: i for i, p in enumerate(paths)}
+    out: dict[str, Any] = {"gallery": len(paths), "full_dims": int(vecs.shape[1]), "dims": dims}
+    for label, v in (("full", vecs), ("reduced", vecs[:, :dims])):
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        found = {1: [], 10: [], 50: []}
+        for imgs in groups.values():
+            qi = index_of[imgs[0]]
+            sims = v @ v[qi]
+            sims[qi] = -np.inf
+            order = np.argsort(-sims)
+            rank = {int(j): r for r, j in enumerate(order[:50])}
+            for k, hits in found.items():
+                hits.extend(rank.get(index_of[m], 99) < k for m in imgs[1:])
+        out[label] = {f"recall_at_{k}": float(np.mean(f)) for k, f in found.items()}
+    return out
+
+
 def run(options: dict[str, str]) -> dict[str, Any]:
     from claimlens.config import get_settings
 
@@ -121,6 +160,10 @@ def run(options: dict[str, str]) -> dict[str, Any]:
         raise SystemExit(f"bench index: needs {data / PLANTED} (the shared data folder)")
     settings = get_settings()
     rng = np.random.default_rng(seed)
+    if "reduce" in options:
+        t = time.perf_counter()
+        return {"bench": "index", "dataset": str(data / PLANTED), "n_images": None, "seconds": None,
+                "metrics": {"reduce": reduce_cost(data, int(options["reduce"])), "seconds": time.perf_counter() - t}}
 
     t0 = time.perf_counter()
     p_bits, per_photo = _fit(data)
