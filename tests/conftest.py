@@ -61,10 +61,16 @@ def services() -> dict[str, str]:
 
 
 def _reset_milvus(uri: str, prefix: str) -> None:
-    """Drop this lane's Milvus collections: their photo ids belong to the database just reset."""
-    from claimlens.core.milvus_index import MilvusCodeIndex
+    """Drop this lane's Milvus collections: their photo ids belong to the database just reset. A Milvus that
+    does not answer is left alone here (only the Milvus tests need it, and they fail on their own)."""
+    from claimlens.core.milvus_index import IndexUnavailable, MilvusCodeIndex
 
-    MilvusCodeIndex(uri, prefix=prefix).drop()
+    try:
+        MilvusCodeIndex(uri, prefix=prefix, timeout=10).drop()
+    except IndexUnavailable as exc:
+        import warnings
+
+        warnings.warn(f"Milvus lane collections not reset: {exc}", stacklevel=1)
 
 
 def _reset_database(url: str) -> None:
