@@ -176,6 +176,22 @@ def test_link_graph_depth_nodes_and_visibility(db: str) -> None:
         assert {n["claim_id"] for n in mine.nodes} == {"c0", "c2"} and mine.edges == []
 
 
+def test_link_graph_joins_claims_naming_the_same_vin_or_plate(db: str) -> None:
+    _claims(db)
+    with session_scope(db) as s:
+        s.add(Claim(id="c7", owner="a", fields={}, plate="沪A00005", vin="LSVAU2180N2183294", status="final",
+                    revision=1, score=10))
+        s.add(Claim(id="c8", owner="a", fields={}, plate="浙B12345", vin="LSVAU2180N2183294", status="final",
+                    revision=1, score=5))
+    with session_scope(db) as s:
+        graph = link_graph(s, INV, "c7", depth=1)
+        edges = {(e["source"], e["target"]): e["labels"] for e in graph.edges}
+        assert edges == {("c5", "c7"): ["same plate on both claims"], ("c7", "c8"): ["same VIN on both claims"]}
+        two = link_graph(s, INV, "c8", depth=2)  # c8 -VIN- c7 -plate- c5
+        assert {n["claim_id"]: n["level"] for n in two.nodes} == {"c8": 0, "c7": 1, "c5": 2}
+        assert link_graph(s, INV, "c4", depth=1).edges == []  # a plate no other claim names links nothing
+
+
 def test_audit_is_append_only_and_filtered(db: str) -> None:
     ctx = AuditContext("inv", "investigator", "127.0.0.1", "req-1", channel="ui")
     with session_scope(db) as s:
