@@ -44,9 +44,10 @@ def _services_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def services() -> dict[str, str]:
+def services() -> Iterator[dict[str, str]]:
     """Start (idempotently) Redis, PostgreSQL and SeaweedFS; return the CLAIMLENS_* environment for them,
-    pointed at a clean test database and a bucket of its own."""
+    pointed at a clean test database and a bucket of its own (emptied and removed at the end: every bucket is a
+    SeaweedFS collection holding volumes, so a developer's runs must not pile them up)."""
     subprocess.run([str(REPO / "scripts" / "services"), "start"], check=True,
                    env={**os.environ, "CLAIMLENS_SERVICES_DB": TEST_DB}, stdout=subprocess.DEVNULL)
     env = _services_env()
@@ -57,7 +58,27 @@ def services() -> dict[str, str]:
     env["CLAIMLENS_MILVUS_PREFIX"] = f"test_lane{TEST_LANE}"  # Milvus collections of this lane only
     _reset_database(env["CLAIMLENS_DATABASE_URL"])
     _reset_milvus(env["CLAIMLENS_MILVUS_URI"], env["CLAIMLENS_MILVUS_PREFIX"])
-    return env
+    yield env
+    if not os.environ.get("CLAIMLENS_TEST_BUCKET"):
+        _remove_bucket(env)
+
+
+def _remove_bucket(env: dict[str, str]) -> None:
+    from minio import Minio
+    from minio.deleteobjects import DeleteObject
+
+    client = Minio(env["CLAIMLENS_S3_ENDPOINT"], access_key=env["CLAIMLENS_S3_ACCESS_KEY"],
+                   secret_key=env["CLAIMLENS_S3_SECRET_KEY"], secure=False)
+    bucket = env["CLAIMLENS_BUCKET"]
+    try:
+        if not client.bucket_exists(bucket_name=bucket):
+            return
+        names = [DeleteObject(o.object_name) for o in client.list_objects(bucket_name=bucket, recursive=True)]
+        for error in client.remove_objects(bucket_name=bucket, delete_object_list=names):
+            print(f"test bucket {bucket}: could not remove {error.name}: {error.message}")
+        client.remove_bucket(bucket_name=bucket)
+    except Exception as e:  # noqa: BLE001 - a cleanup failure must not fail the test run; say it and go on
+        print(f"test bucket {bucket} left behind: {e}")
 
 
 def _reset_milvus(uri: str, prefix: str) -> None:
