@@ -32,6 +32,7 @@ from claimlens.core.decisions import (
     record_decision,
     row_key,
 )
+from claimlens.core.findings import group_findings
 from claimlens.core.links import MAX_DEPTH, link_graph
 from claimlens.core.models import Claim, FindingRow, Photo
 from claimlens.core.object_urls import view_url
@@ -228,6 +229,38 @@ def evidence_numbers(evidence: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def fact_groups(items: list[dict[str, Any]], claim_id: str) -> list[dict[str, Any]]:
+    """The page's findings as the report's fact groups (claimlens.core.findings: one group per fact, the
+    strongest finding first), so a picture flagged by both duplicate checks, or copied five times, is shown
+    once. ``items`` are the page's finding dicts (``code, check, severity, photo_id, evidence_raw, message``);
+    the grouping is the same function the pipeline used to write the report's ``groups`` and ``group_id``."""
+    grouped = group_findings([{**it, "evidence": it["evidence_raw"], "_i": i} for i, it in enumerate(items)],
+                             claim_id)
+    out = []
+    for g in grouped.groups:
+        members = [items[grouped.findings[m]["_i"]] for m in g["members"]]
+        out.append({"group_id": g["group_id"], "kind": g["kind"], "severity": g["severity"],
+                    "summary": g["summary"], "checks": g["checks"], "photo_ids": g["photo_ids"],
+                    "lead": members[0], "others": members[1:]})
+    return out
+
+
+def place_groups(groups: list[dict[str, Any]], photo_ids: list[str]
+                 ) -> tuple[OrderedDict[str | None, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """Each group once, under the photo of its strongest finding (None: claim-wide), and for the other photos
+    of a group a pointer to it (``also_in``), in the report's group order."""
+    by_photo: OrderedDict[str | None, list[dict[str, Any]]] = OrderedDict((p, []) for p in photo_ids)
+    by_photo[None] = []
+    also_in: dict[str, list[dict[str, Any]]] = {}
+    for g in groups:
+        home = g["lead"]["photo_id"]
+        by_photo.setdefault(home, []).append(g)
+        for p in g["photo_ids"]:
+            if p != home:
+                also_in.setdefault(p, []).append(g)
+    return by_photo, also_in
+
+
 @router.get("/claims/{claim_id}")
 def claim_page(request: Request, claim_id: str, ctx: UiDep) -> Response:
     rt = get_runtime()
@@ -244,24 +277,23 @@ def claim_page(request: Request, claim_id: str, ctx: UiDep) -> Response:
                     if ctx.principal.can_read_all() or owner == ctx.principal.name}
         record(s, ctx.audit, "read_claim", claim_id=claim.id, photos=len(photos), findings=len(rows))
     current = current_by_key(history)
-    by_photo: OrderedDict[str | None, OrderedDict[str, list[dict[str, Any]]]] = OrderedDict(
-        (p.id, OrderedDict()) for p in photos)
-    by_photo[None] = OrderedDict()
+    items = []
     for r in rows:
         key = row_key(r)
-        item = {"key": key, "code": r.code, "check": r.check, "severity": SEVERITY_LABELS.get(r.severity, "?"),
-                "message": r.message, "numbers": evidence_numbers(r.evidence),
-                "evidence": [(name, f"/ui/claims/{claim.id}/evidence?key={k}") for name, k in
-                             sorted((r.evidence_keys or {}).items())],
-                "linked_claim": (r.evidence or {}).get("linked_claim_id") if (r.evidence or {}).get(
-                    "linked_claim_id") in openable else None, "decision": current.get(key)}
-        by_photo.setdefault(r.photo_id, OrderedDict()).setdefault(r.check, []).append(item)
+        items.append({"key": key, "code": r.code, "check": r.check, "photo_id": r.photo_id,
+                      "severity": SEVERITY_LABELS.get(r.severity, "info"), "message": r.message,
+                      "evidence_raw": r.evidence or {}, "numbers": evidence_numbers(r.evidence),
+                      "evidence": [(name, f"/ui/claims/{claim.id}/evidence?key={k}") for name, k in
+                                   sorted((r.evidence_keys or {}).items())],
+                      "linked_claim": (r.evidence or {}).get("linked_claim_id") if (r.evidence or {}).get(
+                          "linked_claim_id") in openable else None, "decision": current.get(key)})
+    by_photo, also_in = place_groups(fact_groups(items, claim.id), [p.id for p in photos])
     photo_docs = [{"id": p.id, "filename": p.filename, "stage": p.stage, "role": p.role, "status": p.status,
                    "exif": exif_summary(p), "sha256": p.sha256, "size": p.size_bytes,
                    "has_thumb": p.status == "analysed"} for p in photos]
     outcome = current.get("")
     linked = [n for n in graph.nodes if n["claim_id"] != claim.id]
-    return render(request, "claim.html", ctx, claim=claim, photos=photo_docs, groups=by_photo,
+    return render(request, "claim.html", ctx, claim=claim, photos=photo_docs, groups=by_photo, also_in=also_in,
                   history=history, outcome=outcome, linked=linked, can_decide=can_decide(ctx.principal),
                   finding_actions=FINDING_ACTIONS, outcomes=OUTCOMES, reasons=DISMISS_REASONS,
                   action_labels=ACTION_LABELS, error=_param(request, "error"), saved=_param(request, "saved"))

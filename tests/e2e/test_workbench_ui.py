@@ -74,9 +74,11 @@ def sign_in(browser, stack: Stack, key: str, viewport: dict | None = None, shot:
 
 
 def images_loaded(page) -> None:  # type: ignore[no-untyped-def]
-    """Scroll through the page so lazy images load, wait until every image has pixels, scroll back."""
+    """Scroll through the page so lazy images load, wait until every image has pixels, scroll back. Images
+    folded inside a closed <details> (a group's other findings) are not rendered, so lazy ones never load."""
     page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
-    page.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function("() => Array.from(document.images).filter(i => !i.closest('details:not([open])'))"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
     page.evaluate("() => window.scrollTo(0, 0)")
 
 
@@ -115,6 +117,27 @@ def test_investigator_triage_decision_audit(browser, stack: Stack, wb: Seeded, s
     assert page.locator(".finding.high").count() >= 1
     assert page.locator("dl.exif").count() >= 1
     page.screenshot(path=str(shots / "claim.png"), full_page=True)
+
+    # findings are shown as the report's fact groups: A2's photo p1 (identical bytes to A1's) is flagged by
+    # both duplicate checks, and the page shows that fact once, the other finding folded underneath
+    with api(stack) as c:
+        report = c.get(f"/v1/claims/{a2}/report").json()
+    groups = page.locator("section.group")
+    assert groups.count() == len(report["groups"]) and page.locator(".finding").count() == len(report["findings"])
+    both = [g for g in report["groups"] if {"exact_duplicate", "reused_photo"} <= set(g["checks"])]
+    assert len(both) == 1 and len(both[0]["members"]) >= 2, report["groups"]
+    group = page.locator(f"section.group#{both[0]['group_id']}")
+    assert group.count() == 1
+    lead_code = report["findings"][both[0]["lead"]]["code"]
+    assert group.locator(":scope > .finding code").first.inner_text() == lead_code
+    members = group.locator("details.group-members .finding")
+    assert members.count() == len(both[0]["members"]) - 1 and not members.first.is_visible()
+    group.locator("details.group-members > summary").click()
+    assert members.first.is_visible()
+    assert {group.locator(".finding code").nth(i).inner_text() for i in range(len(both[0]["members"]))} == {
+        report["findings"][m]["code"] for m in both[0]["members"]}
+    # the folded finding keeps its own decision form
+    assert members.first.locator("form.decide input[name=finding_key]").count() == 1
 
     # the stored HTML report opens through the session (no X-API-Key needed in the browser)
     with ctx.expect_page() as report_info:
