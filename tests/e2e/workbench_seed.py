@@ -7,6 +7,7 @@ and claims linked by shared photos so that the graph has more than one hop.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -24,6 +25,7 @@ class Seeded:
     keys: dict[str, str]  # name -> API key
     names: dict[str, str]  # role label (adj_a, adj_b, inv) -> key name
     claims: dict[str, str]  # label (A1, A2, C, B1) -> claim id
+    plates: dict[str, str]  # label -> the claim's plate
 
 
 def _key(c: httpx.Client, name: str, role: str) -> str:
@@ -58,8 +60,12 @@ def seed(stack: Stack, run: str) -> Seeded:
     p1, p2, p3, p4, p5 = (jpeg(f"{run}-wb{i}", when=when + timedelta(minutes=i)) for i in range(5))
     claims = {label: f"WB-{run}-{label}" for label in ("A1", "A2", "C", "B1")}
     ka, kb = keys[names["adj_a"]], keys[names["adj_b"]]
-    _claim(stack, ka, claims["A1"], [p1, p2], "沪A11111", 1)
-    _claim(stack, ka, claims["A2"], [p1, p3], "沪A22222", 2)
-    _claim(stack, ka, claims["C"], [p3, p4], "沪A33333", 3)
-    _claim(stack, kb, claims["B1"], [p1, p5], "苏B44444", 4)
-    return Seeded(run=run, keys=keys, names=names, claims=claims)
+    # plates differ per run: the graph joins claims naming the same plate, and several test modules seed the
+    # same database, so fixed plates would link one run's claims to another's
+    tag = f"{int(hashlib.sha256(run.encode()).hexdigest(), 16) % 10**4:04d}"
+    plates = {"A1": f"沪A{tag}1", "A2": f"沪A{tag}2", "C": f"沪A{tag}3", "B1": f"苏B{tag}4"}
+    _claim(stack, ka, claims["A1"], [p1, p2], plates["A1"], 1)
+    _claim(stack, ka, claims["A2"], [p1, p3], plates["A2"], 2)
+    _claim(stack, ka, claims["C"], [p3, p4], plates["C"], 3)
+    _claim(stack, kb, claims["B1"], [p1, p5], plates["B1"], 4)
+    return Seeded(run=run, keys=keys, names=names, claims=claims, plates=plates)
