@@ -112,6 +112,23 @@ def current_by_key(decisions: list[Decision]) -> dict[str, Decision]:
     return out
 
 
+def merge_into_report(s: Session, report: dict[str, Any]) -> dict[str, Any]:
+    """The stored report (the analysis result of one revision, never rewritten by a decision) with the
+    decisions recorded so far: each finding gets its ``finding_key``, and ``decisions`` holds the current one
+    per finding key, the claim outcome and the full history. PostgreSQL (``decisions``) is the record; the
+    API and the workbench serve this merge so both always show the same state."""
+    for f in report.get("findings", []):
+        f["finding_key"] = finding_key(check=f["check"], code=f["code"], photo_id=f.get("photo_id"),
+                                       evidence=f.get("evidence"))
+    history = claim_decisions(s, report["claim_id"])
+    current = current_by_key(history)
+    report["decisions"] = {
+        "outcome": decision_json(current[""]) if "" in current else None,
+        "findings": {k: decision_json(d) for k, d in current.items() if k},
+        "history": [decision_json(d) for d in history]}
+    return report
+
+
 def precision_table(s: Session) -> list[dict[str, Any]]:
     """Confirmed vs dismissed per finding code and severity, from each finding's current decision.
 

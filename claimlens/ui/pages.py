@@ -28,6 +28,7 @@ from claimlens.core.decisions import (
     DecisionInput,
     claim_decisions,
     current_by_key,
+    merge_into_report,
     precision_table,
     record_decision,
     row_key,
@@ -349,6 +350,26 @@ def report_html(request: Request, claim_id: str, ctx: UiDep) -> Response:
     # its own stylesheet is inline and its images are data URIs; nothing may run
     response.headers["Content-Security-Policy"] = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
                                                    "sandbox")
+    return response
+
+
+@router.get("/claims/{claim_id}/report.json")
+def report_json(request: Request, claim_id: str, ctx: UiDep) -> Response:
+    """The report JSON as the API serves it (``GET /v1/claims/{id}/report``): the stored analysis result with
+    the decisions recorded so far merged in, through the session."""
+    rt = get_runtime()
+    with session_scope(rt.db_url) as s:
+        claim = _visible_claim(s, ctx.principal, claim_id)
+        key = layout.report_json_key(claim.id)
+        try:
+            report = json.loads(rt.store.get(key))
+        except ObjectNotFound as exc:
+            raise UiError(404, "No report yet", "This claim has no final report yet.") from exc
+        merge_into_report(s, report)
+        record(s, ctx.audit, "read_report", claim_id=claim.id, target=key)
+    response = Response(json.dumps(report, ensure_ascii=False, default=str),
+                        media_type="application/json")
+    finish(request, response, ctx)
     return response
 
 

@@ -184,6 +184,17 @@ def test_investigator_triage_decision_audit(browser, stack: Stack, wb: Seeded, s
     page.wait_for_url(re.compile(r"saved=referred_siu"))
     assert "Referred to SIU" in page.locator("#outcome").inner_text()
 
+    # the report JSON the workbench links to carries the decisions, the same block the API serves
+    decided_key = page.locator(".finding.high").first.locator("input[name=finding_key]").get_attribute("value")
+    r = ctx.request.get(f"/ui/claims/{a2}/report.json")
+    assert r.status == 200 and r.headers["content-type"].startswith("application/json")
+    ui_report = r.json()
+    assert ui_report["decisions"]["findings"][decided_key]["action"] == "dismiss"
+    assert ui_report["decisions"]["outcome"]["action"] == "referred_siu"
+    assert decided_key in {f["finding_key"] for f in ui_report["findings"]}
+    with api(stack) as c:
+        assert c.get(f"/v1/claims/{a2}/report").json()["decisions"] == ui_report["decisions"]
+
     # the precision table counts it
     page.goto("/ui/admin/precision")
     row = page.locator("table.precision tr", has=page.locator(f"code:text-is('{code}')"))
@@ -263,7 +274,8 @@ def test_adjuster_cannot_open_another_adjusters_claim(browser, stack: Stack, wb:
     page.screenshot(path=str(shots / "queue-tablet-adjuster.png"), full_page=True)
     for url in (f"/ui/claims/{a1}", f"/ui/claims/{a1}/graph", f"/ui/claims/{a1}/photos/{photo_a1}/original",
                 f"/ui/claims/{a1}/photos/{photo_a1}/thumbnail", f"/ui/claims/{a1}/evidence?key={ev_key}",
-                f"/ui/claims/{b1}/photos/{photo_a1}/original", f"/ui/claims/{a1}/report.html", f"/ui/?q={a1}"):
+                f"/ui/claims/{b1}/photos/{photo_a1}/original", f"/ui/claims/{a1}/report.html", f"/ui/claims/{a1}/report.json",
+                f"/ui/?q={a1}"):
         resp = page.goto(url)
         if url.startswith("/ui/?"):
             assert page.locator("table.queue tbody tr[data-href]").count() == 0

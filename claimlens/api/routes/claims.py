@@ -18,7 +18,7 @@ from claimlens.core.audit import AuditContext, record
 from claimlens.core.auth import Principal
 from claimlens.core.claims import delete_claim, erased_claim_sweep_delay, submit_claim, upsert_claim
 from claimlens.core.db import session_scope
-from claimlens.core.decisions import claim_decisions, current_by_key, decision_json, finding_key
+from claimlens.core.decisions import merge_into_report
 from claimlens.core.models import Claim, Photo
 from claimlens.core.schemas import ClaimFields, ClaimUpdate, validate_claim_id
 from claimlens.core.storage import ObjectNotFound
@@ -212,16 +212,8 @@ def read_report(claim_id: str, principal: PrincipalDep, rt: RuntimeDep, audit: A
     (``decisions``: the current one per finding key and the claim outcome, and the full history)."""
     claim_id = checked_claim_id(claim_id)
     report = json.loads(_report_bytes(rt, principal, claim_id, layout.report_json_key(claim_id), audit))
-    for f in report.get("findings", []):
-        f["finding_key"] = finding_key(check=f["check"], code=f["code"], photo_id=f.get("photo_id"),
-                                       evidence=f.get("evidence"))
     with session_scope(rt.db_url) as s:
-        history = claim_decisions(s, claim_id)
-        current = current_by_key(history)
-        report["decisions"] = {
-            "outcome": decision_json(current[""]) if "" in current else None,
-            "findings": {k: decision_json(d) for k, d in current.items() if k},
-            "history": [decision_json(d) for d in history]}
+        merge_into_report(s, report)
     return Response(json.dumps(report, ensure_ascii=False, default=str), media_type="application/json")
 
 
