@@ -18,6 +18,9 @@ group's other exports among the returned photos), ``insert_per_s``, ``index_buil
 ``index_step_ms_p50/p95`` (Milvus: one photo task's ``replace_photo``), the Milvus server's
 RSS before/after and its data dir on disk (or the table's size on PostgreSQL).
 
+With ``engine=milvus`` the float collection is measured too (:func:`float_bench`: one photo's embedding
+query, top 10, against ``n`` vectors; ``--opt float=0`` skips it, ``--opt codes=0`` measures it alone).
+
 ``--opt reduce=256`` measures instead what the float embedding loses when cut to its first 256 PCA
 coordinates (recall@1/10/50 of the real exports; see :func:`reduce_cost`).
 
@@ -165,6 +168,12 @@ def run(options: dict[str, str]) -> dict[str, Any]:
         return {"bench": "index", "dataset": str(data / PLANTED), "n_images": None, "seconds": None,
                 "metrics": {"reduce": reduce_cost(data, int(options["reduce"])), "seconds": time.perf_counter() - t}}
 
+    if engine == "milvus" and options.get("float", "1") != "0" and options.get("codes", "1") == "0":
+        t = time.perf_counter()  # the float collection alone (--opt codes=0)
+        return {"bench": "index", "dataset": str(data / PLANTED), "n_images": n, "seconds": None,
+                "metrics": {"engine": engine, "float": float_bench(options, settings, data, n, rng),
+                            "seconds": time.perf_counter() - t}}
+
     t0 = time.perf_counter()
     p_bits, per_photo = _fit(data)
     planted = _planted(data)[:n_queries]
@@ -225,6 +234,8 @@ def run(options: dict[str, str]) -> dict[str, Any]:
             if reachable:
                 recall_planted.append(sum(pid in found for pid in reachable) / len(reachable))
         step = _index_step(engine, options, settings, rng, k) if engine == "milvus" else []
+        floats = (float_bench(options, settings, data, n, rng)
+                  if engine == "milvus" and options.get("float", "1") != "0" else None)
         after = _server_stats(Path(options.get("server_dir", "var/services/milvus"))) if engine == "milvus" else {}
         size = sizes()
     finally:
@@ -246,7 +257,7 @@ def run(options: dict[str, str]) -> dict[str, Any]:
             "index_step_ms_p95": float(np.percentile(step, 95)) if step else None,
             "memory": {"bench_peak_rss_mb": peak_rss_mb(), **{f"before_{k_}": v for k_, v in before.items()},
                        **{f"after_{k_}": v for k_, v in after.items()}},
-            "disk": size, "load_average": os.getloadavg(),
+            "disk": size, "load_average": os.getloadavg(), "float": floats,
         },
     }
 
@@ -381,3 +392,112 @@ def _postgres(options, settings, photo_ids, claim_ids, all_photo, all_code):
         eng.dispose()
 
     return load, search, sizes, cleanup
+
+
+def _embed_real(data: Path, groups_max: int) -> tuple[list[tuple[str, np.ndarray, list[tuple[str, np.ndarray]]]], np.ndarray]:
+    """The real photos' index vectors (the check's ``index_vector``): per planted group (group, query vector,
+    [(image, vector)] of the others), and the raw first coordinates of the ``FIT`` photos (to fit on)."""
+    from claimlens.vision.decode import decode_photo
+    from claimlens.vision.duplicates.fingerprint import VECTOR_DIMS, index_vector
+    from claimlens.vision.embedding import CopyEmbedder
+
+    emb = CopyEmbedder()
+
+    def raw(path: Path) -> np.ndarray:
+        return np.asarray(emb.embed(decode_photo(path.read_bytes()).rgb), np.float32).reshape(-1)
+
+    groups: dict[str, list[str]] = {}
+    with open(data / PLANTED / "groups.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(row["group_id"], []).append(row["image"])
+    planted = []
+    for gid, images in sorted(groups.items())[:groups_max]:
+        planted.append((gid, index_vector(raw(data / PLANTED / images[0])),
+                        [(img, index_vector(raw(data / PLANTED / img))) for img in images[1:]]))
+    fit = np.stack([raw(p)[:VECTOR_DIMS] for p in sorted((data / FIT).rglob("*.jpg"))])
+    return planted, fit
+
+
+def float_bench(options: dict[str, str], settings, data: Path, n: int, rng: np.random.Generator) -> dict[str, Any]:
+    """The float collection (``--opt engine=milvus``; ``--opt float=0`` skips it): the photo's one embedding
+    query (top 10) against ``n`` photos: the planted group mates, the 481 real ``FIT`` photos, and synthetic
+    distractors drawn from a Gaussian fitted (mean, covariance) to the real photos' first 256 coordinates,
+    then L2-normalised like the check's vectors. ``recall_vs_exact``: |returned top 10 ∩ exact top 10| / 10,
+    exact = numpy brute force (inner product) over every stored vector.
+
+    Options: float_index=HNSW|IVF_FLAT|IVF_SQ8, M=16, efConstruction=200, ef=64, nlist=1024, nprobe=16."""
+    from claimlens.core.milvus_index import VECTOR_INDEX, MilvusCodeIndex
+    from claimlens.vision.duplicates import VECTOR_KIND
+
+    t0 = time.perf_counter()
+    planted, fit = _embed_real(data, int(options.get("queries", "150")))
+    embed_s = time.perf_counter() - t0
+    ids, claims, vecs, group_of = [], [], [], {}
+    for gid, _, others in planted:
+        for img, v in others:
+            pid = str(uuid.uuid5(uuid.NAMESPACE_URL, img))
+            ids.append(pid)
+            claims.append(f"planted-{gid}"[:64])
+            vecs.append(v)
+            group_of[pid] = gid
+    for i, v in enumerate(fit):
+        ids.append(f"00000000-0000-4000-9000-{i:012x}")
+        claims.append("real-fit")
+        vecs.append(v / np.linalg.norm(v))
+    n_synth = max(0, n - len(ids))
+    mean, cov = fit.mean(axis=0), np.cov(fit, rowvar=False)
+    parts = [np.stack(vecs).astype(np.float32)]
+    for i in range(0, n_synth, 100_000):
+        s = rng.multivariate_normal(mean, cov, size=min(100_000, n_synth - i), method="eigh").astype(np.float32)
+        parts.append(s / np.linalg.norm(s, axis=1, keepdims=True))
+    allv = np.concatenate(parts)
+    ids.extend(f"00000000-0000-4000-8000-{i:012x}" for i in range(n_synth))
+    claims.extend(f"claim-{i // 20:010d}" for i in range(n_synth))
+
+    kind = options.get("float_index", VECTOR_INDEX["index_type"])
+    params = ({"M": int(options.get("M", "16")), "efConstruction": int(options.get("efConstruction", "200"))}
+              if kind == "HNSW" else {"nlist": int(options.get("nlist", "1024"))})
+    ix = MilvusCodeIndex(options.get("uri", settings.milvus_uri), prefix=options.get("prefix", "bench"),
+                         timeout=1800, vector_index={"index_type": kind, "metric_type": "IP", "params": params},
+                         vector_ef=int(options.get("ef", "64")))
+    search_params = ({"ef": int(options.get("ef", "64"))} if kind == "HNSW"
+                     else {"nprobe": int(options.get("nprobe", "16"))})
+    name = ix.vector_collection(VECTOR_KIND)
+    ix.drop_vectors()
+    try:
+        t = time.perf_counter()
+        ix.bulk_insert_vectors(VECTOR_KIND, ids, claims, allv)
+        ix._call(lambda c: c.flush(name, timeout=1800))
+        t1 = time.perf_counter()
+        while True:
+            info = ix._call(lambda c: c.describe_index(name, index_name="vec", timeout=60))
+            if info.get("pending_index_rows", 0) == 0 and info.get("indexed_rows", 0) >= info.get("total_rows", 0):
+                break
+            time.sleep(1)
+        ix._call(lambda c: c.release_collection(name, timeout=600))
+        ix._call(lambda c: c.load_collection(name, timeout=1800))
+        t2 = time.perf_counter()
+        lat, rec, rec_planted = [], [], []
+        for gid, q, _ in planted:
+            ts = time.perf_counter()
+            res = ix._call(lambda c, q=q: c.search(name, data=[q.tolist()], anns_field="vec", limit=10,
+                                                   output_fields=["claim_id"], timeout=600,
+                                                   search_params={"metric_type": "IP", "params": search_params}))
+            lat.append((time.perf_counter() - ts) * 1000)
+            got = [h["id"] for h in res[0]]
+            exact = np.argpartition(-(allv @ q), 10)[:10]
+            rec.append(len(set(got) & {ids[j] for j in exact}) / 10)
+            mates = [pid for pid, g in group_of.items() if g == gid]
+            rec_planted.append(sum(m in got for m in mates) / len(mates))
+        after = _server_stats(Path(options.get("server_dir", "var/services/milvus")))
+    finally:
+        if options.get("keep", "0") != "1":
+            ix.drop_vectors()
+    lat_arr = np.array(lat)
+    return {"index": kind, "params": params, "search_params": search_params, "n": len(ids),
+            "dims": int(allv.shape[1]), "queries": len(lat),
+            "query_ms_p50": float(np.percentile(lat_arr, 50)), "query_ms_p95": float(np.percentile(lat_arr, 95)),
+            "query_ms_max": float(lat_arr.max()), "recall_vs_exact": float(np.mean(rec)),
+            "recall_planted_top10": float(np.mean(rec_planted)),
+            "insert_per_s": len(ids) / (t1 - t), "insert_s": t1 - t, "index_build_s": t2 - t1,
+            "embed_real_s": embed_s, "server_after": after, "load_average": os.getloadavg()}

@@ -85,6 +85,9 @@ class PhotoResult:
     # binary codes for the cross-claim Hamming index: kind -> codes (each a Python int of the kind's bit
     # width, e.g. {"phash64": [c]}); several codes per photo are allowed (e.g. dihedral variants)
     codes: dict[str, list[int]] = field(default_factory=dict)
+    # float vectors for the cross-claim index: kind -> one unit-length vector (e.g. {"embf256": [...]});
+    # only the Milvus engine stores and searches them (CrossClaimIndex.search_vectors)
+    vectors: dict[str, list[float]] = field(default_factory=dict, repr=False)
     # opaque blobs stored next to the photo (e.g. local-feature descriptors) that the claim phase of this
     # check, for this or another claim, can load back through ClaimContext.load_artifact
     artifacts: dict[str, bytes] = field(default_factory=dict, repr=False)
@@ -125,6 +128,12 @@ class CrossClaimIndex(Protocol):
 
     def search_codes(self, kind: str, codes: list[int], max_distance: int, limit: int = 50) -> list[CodeHit]:
         """Photos whose code of ``kind`` is within ``max_distance`` bits of any of ``codes`` (best first)."""
+        ...
+
+    def search_vectors(self, kind: str, vector: list[float], limit: int = 10,
+                       exclude_claim: str | None = None) -> list[CodeHit]:
+        """The ``limit`` photos of other claims nearest to a float ``vector`` of ``kind``, best first; the
+        hit's ``distance`` is ``round(100 * (1 - cosine))``. Empty when the index has no float vectors."""
         ...
 
 

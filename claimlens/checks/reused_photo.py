@@ -21,6 +21,10 @@ lines are in docs/duplicates.md):
   0.81, r = 18 0.89, r = 20 0.94; rot_small 0.57 / 0.76 / 0.89 / 0.95. Unrelated photos within 20 bits: 1.3 %
   of pairs, so the 50 nearest still hold the copy at this gallery size, not at 10^7 (docs/duplicates.md).
   The nearest ``KIND_QUOTA`` embedding hits are always verified.
+* ``embf256`` (Milvus engine only): the embedding's first 256 PCA coordinates in a float ANN index; its
+  ``VECTOR_LIMIT`` nearest photos of other claims are candidates too (a distance of 100 x the cosine
+  distance, normalised by 101 like a radius), and the nearest ``KIND_QUOTA`` of them are always verified.
+  The postgres engine has no float index and answers nothing: its candidates are unchanged.
 * ``MAX_VERIFY = 30`` per photo (1-4 ms each), plus ``MAX_VERIFY_EXPANDED = 15`` on the second hop.
 * The decision is :data:`claimlens.vision.duplicates.verify.MATCH_SCORE` (0.5 on a calibrated score): on
   the seed-0 suite 0 false pairs of 5.2 M, recall 0.947 (0.958 at the best threshold).
@@ -32,6 +36,8 @@ import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from claimlens.checks.base import (
     Check,
@@ -47,6 +53,7 @@ from claimlens.vision.decode import DecodedPhoto
 from claimlens.vision.duplicates import (
     EMBED_KIND,
     PHASH_KIND,
+    VECTOR_KIND,
     LocalFeatures,
     VerifyResult,
     fingerprint_photo,
@@ -59,10 +66,14 @@ from claimlens.vision.duplicates.verify import MATCH_SCORE
 
 log = logging.getLogger(__name__)
 
-RADIUS: dict[str, int] = {PHASH_KIND: 16, EMBED_KIND: 20}
-"""Hamming radius per code kind for ``index.search_codes`` (see the module docstring for why)."""
+RADIUS: dict[str, int] = {PHASH_KIND: 16, EMBED_KIND: 20, VECTOR_KIND: 100}
+"""Hamming radius per code kind for ``index.search_codes`` (see the module docstring for why); for the float
+``VECTOR_KIND`` the scale of its distance (100 x cosine distance) in :func:`merge_candidates`."""
 
-KIND_QUOTA: dict[str, int] = {EMBED_KIND: 10}
+VECTOR_LIMIT = 10
+"""Nearest photos of other claims asked of the float index per photo (Milvus engine)."""
+
+KIND_QUOTA: dict[str, int] = {EMBED_KIND: 10, VECTOR_KIND: VECTOR_LIMIT}
 """Candidates of a kind that are verified even when the other kind's hits rank nearer: the nearest
 ``KIND_QUOTA[kind]`` photos of that kind always get a verification slot (added beyond ``MAX_VERIFY`` when
 needed). Why: a radius-normalised distance does not compare across kinds (an ``emb64`` crop at 18 of 20 bits
@@ -86,6 +97,7 @@ directly. Measured effect in docs/duplicates.md."""
 
 FEATURES_ARTIFACT = "features"
 CODES_ARTIFACT = "codes"
+VECTOR_ARTIFACT = "embf256"  # the photo's index vector (float32 bytes): the claim phase's float query
 
 # A photo reused between these stages of one claim is worth a look (the same pairs as exact_duplicate):
 # e.g. a survey photo re-submitted as reinspection proof that the damaged part was replaced.
@@ -129,20 +141,28 @@ class ReusedPhotoCheck(Check):
         data = fp.summary()
         query_codes = {kind: [f"{c:016x}" for c in codes] for kind, codes in fp.query_codes().items()}
         data["query_codes"] = query_codes
-        return PhotoResult(data=data, codes=fp.stored_codes(),
-                           artifacts={FEATURES_ARTIFACT: fp.features.to_bytes(),
-                                      CODES_ARTIFACT: json.dumps(query_codes, separators=(",", ":")).encode()})
+        artifacts = {FEATURES_ARTIFACT: fp.features.to_bytes(),
+                     CODES_ARTIFACT: json.dumps(query_codes, separators=(",", ":")).encode()}
+        vectors = fp.index_vectors()
+        if VECTOR_KIND in vectors:
+            artifacts[VECTOR_ARTIFACT] = vectors[VECTOR_KIND].astype("<f4").tobytes()
+        return PhotoResult(data=data, codes=fp.stored_codes(), artifacts=artifacts,
+                           vectors={k: v.tolist() for k, v in vectors.items()})
 
     def assess_claim(self, ctx: ClaimContext) -> list[Finding]:
         claim_id = str(ctx.claim.get("claim_id", ""))
         stage_of = {p.info.photo_id: p.info.stage for p in ctx.photos}
         findings: list[Finding] = []
         reported: set[frozenset[str]] = set()
+        # the float index exists on the Milvus engine only: elsewhere the vectors are not even loaded
+        vectors_on = bool(getattr(ctx.index, "searches_vectors", False))
         for photo in ctx.photos:
             data = photo.data.get(self.name)
             if photo.error or not data or "query_codes" not in data:
                 continue
-            hits = self._candidates(ctx, photo.info.photo_id, data["query_codes"])
+            hits = self._candidates(ctx, photo.info.photo_id, data["query_codes"],
+                                    _vector(ctx, photo.info.claim_id, photo.info.photo_id) if vectors_on else None,
+                                    claim_id)
             if not hits:
                 continue
             blob = ctx.load_artifact(photo.info.claim_id, photo.info.photo_id, self.name, FEATURES_ARTIFACT)
@@ -162,7 +182,9 @@ class ReusedPhotoCheck(Check):
                     codes = None
                 if not isinstance(codes, dict):
                     continue
-                more = [h for h in self._candidates(ctx, via.photo_id, codes) if h.photo_id not in job.seen]
+                more = [h for h in self._candidates(ctx, via.photo_id, codes,
+                                                    _vector(ctx, via.claim_id, via.photo_id) if vectors_on else None, claim_id)
+                        if h.photo_id not in job.seen]
                 self._verify_hits(ctx, job, more[:MAX_VERIFY_EXPANDED], via, stage_of, reported, findings)
         return findings
 
@@ -190,8 +212,10 @@ class ReusedPhotoCheck(Check):
                                           other_stage=stage_of.get(hit.photo_id, hit.stage),
                                           exact=hit.photo_id in job.identical, via=via))
 
-    def _candidates(self, ctx: ClaimContext, photo_id: str, query_codes: dict[str, list[str]]) -> list[CodeHit]:
-        """Index hits for hex query codes (kind -> codes), ``photo_id`` excluded, merged by
+    def _candidates(self, ctx: ClaimContext, photo_id: str, query_codes: dict[str, list[str]],
+                    vector: list[float] | None = None, claim_id: str = "") -> list[CodeHit]:
+        """Index hits for hex query codes (kind -> codes) and, when the index has float vectors, the
+        ``VECTOR_LIMIT`` nearest photos of other claims to ``vector``; ``photo_id`` excluded, merged by
         :func:`merge_candidates`."""
         per_kind: dict[str, list[CodeHit]] = {}
         for kind, hex_codes in query_codes.items():
@@ -201,6 +225,12 @@ class ReusedPhotoCheck(Check):
             codes = [int(h, 16) for h in hex_codes]
             per_kind[kind] = [h for h in ctx.index.search_codes(kind, codes, radius, limit=SEARCH_LIMIT)
                               if h.photo_id != photo_id]
+        search_vectors = getattr(ctx.index, "search_vectors", None)
+        if vector is not None and search_vectors is not None:
+            found = [h for h in search_vectors(VECTOR_KIND, vector, limit=VECTOR_LIMIT,
+                                               exclude_claim=claim_id or None) if h.photo_id != photo_id]
+            if found:
+                per_kind[VECTOR_KIND] = found
         nearest: dict[str, CodeHit] = {}  # per photo, its hit of the smallest radius-normalised distance
         for kind, hits in per_kind.items():
             for h in hits:
@@ -217,8 +247,9 @@ class ReusedPhotoCheck(Check):
         t = result.transform
         how = _describe(result)
         evidence: dict[str, Any] = {
-            "rule": (f"hash candidate within Hamming {RADIUS.get(hit.kind)} ({hit.kind}), verified by "
-                     f"local-feature geometry: score >= {MATCH_SCORE}"),
+            "rule": ((f"embedding candidate among the {VECTOR_LIMIT} nearest ({hit.kind}), " if hit.kind == VECTOR_KIND
+                      else f"hash candidate within Hamming {RADIUS.get(hit.kind)} ({hit.kind}), ")
+                     + f"verified by local-feature geometry: score >= {MATCH_SCORE}"),
             "matched_claim_id": hit.claim_id,
             "matched_photo_id": hit.photo_id,
             "matched_stage": other_stage,
@@ -285,6 +316,14 @@ def _features(blob: bytes | None) -> LocalFeatures | None:
         return LocalFeatures.from_bytes(blob)
     except ValueError:
         return None
+
+
+def _vector(ctx: ClaimContext, claim_id: str, photo_id: str) -> list[float] | None:
+    """The photo's stored index vector (``VECTOR_ARTIFACT``), or None (no embedding, or an older analysis)."""
+    blob = ctx.load_artifact(claim_id, photo_id, ReusedPhotoCheck.name, VECTOR_ARTIFACT)
+    if not blob or len(blob) % 4:
+        return None
+    return np.frombuffer(blob, dtype="<f4").astype(float).tolist()
 
 
 def _identical_photo_ids(ctx: ClaimContext, photo: PhotoAnalysis) -> set[str]:

@@ -43,6 +43,23 @@ class SqlCrossClaimIndex:
             found = self.code_index.search(kind, codes, max_distance, limit=limit)
         else:
             found = HammingIndex().search(self.session, kind, codes, max_distance, limit=limit)
+        return self._hits(kind, [(pid, cid, int(dist)) for pid, cid, dist in found])
+
+    @property
+    def searches_vectors(self) -> bool:
+        """Whether :meth:`search_vectors` can answer (the Milvus engine)."""
+        return self.code_index is not None
+
+    def search_vectors(self, kind: str, vector: list[float], limit: int = 10,
+                       exclude_claim: str | None = None) -> list[CodeHit]:
+        """Milvus engine only (the database keeps no float vectors: the postgres engine returns nothing)."""
+        if self.code_index is None or not len(vector):
+            return []
+        found = self.code_index.search_vectors(kind, vector, limit=limit, exclude_claim=exclude_claim)
+        return self._hits(kind, [(pid, cid, vector_distance(sim)) for pid, cid, sim in found])
+
+    def _hits(self, kind: str, found: list[tuple[str, str, int]]) -> list[CodeHit]:
+        """Index answers joined with the photos' stage, role and upload time (photos gone since: dropped)."""
         if not found:
             return []
         meta = {
@@ -52,13 +69,20 @@ class SqlCrossClaimIndex:
             ).all()
         }
         return [CodeHit(photo_id=pid, claim_id=cid, stage=meta[pid].stage, role=meta[pid].role,
-                        uploaded_at=meta[pid].uploaded_at, kind=kind, distance=int(dist))
+                        uploaded_at=meta[pid].uploaded_at, kind=kind, distance=dist)
                 for pid, cid, dist in found if pid in meta]
 
 
+def vector_distance(similarity: float) -> int:
+    """A cosine similarity as ``CodeHit.distance``: 100 x the cosine distance, rounded, in 0..200."""
+    return max(0, min(200, round(100.0 * (1.0 - float(similarity)))))
+
+
 def replace_photo_index(session: Session, photo: Photo, index_keys: dict[str, list[str]],
-                        codes: dict[str, list[int]], code_index: MilvusCodeIndex | None = None) -> None:
+                        codes: dict[str, list[int]], code_index: MilvusCodeIndex | None = None,
+                        vectors: dict[str, list[float]] | None = None) -> None:
     """Make the index rows of one photo exactly these (idempotent: re-running writes the same rows).
+    ``vectors`` (float embeddings) go to Milvus only; the postgres engine ignores them.
 
     With a Milvus ``code_index`` the codes also go there, last, inside the caller's transaction: when Milvus
     is down this raises :class:`claimlens.core.milvus_index.IndexUnavailable`, the transaction rolls back
@@ -76,7 +100,7 @@ def replace_photo_index(session: Session, photo: Photo, index_keys: dict[str, li
     for kind, values in codes.items():
         index.add(session, kind, photo.id, photo.claim_id, values)
     if code_index is not None:
-        code_index.replace_photo(photo.id, photo.claim_id, codes)
+        code_index.replace_photo(photo.id, photo.claim_id, codes, vectors or {})
 
 
 def rebuild_code_index(db_url: str, code_index: MilvusCodeIndex, batch: int = 20_000) -> dict[str, int]:

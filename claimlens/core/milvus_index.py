@@ -23,6 +23,14 @@ Layout (docs/index.md, "Milvus"):
 
 A photo's codes are replaced (delete by ``photo_id``, then upsert) when it is re-analysed; a claim's are
 deleted with the claim.
+
+The float embedding (``PhotoResult.vectors``: the copy embedding's first 256 PCA coordinates, L2-normalised
+again; kind ``embf256``, a float kind, not a 256-bit code) goes to one more collection,
+``<prefix>_vectors_<kind>``: ``pk`` = photo id (one row per photo: an upsert is idempotent), ``claim_id``,
+``vec`` (FLOAT_VECTOR, metric IP: the vectors are unit length, so IP is the cosine), index ``HNSW`` (M 16,
+efConstruction 200, search ef 64: chosen by ``claimlens bench index --opt engine=milvus``, docs/index.md).
+It is written and deleted with the codes, on the same paths. ``claimlens index rebuild`` does not drop it:
+the vectors are not in the database.
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ ROWS_PER_PHOTO = 8
 """At most this many codes of one kind are stored per photo (``PhotoHashes.stored_codes``): a query code asks
 for ``limit * ROWS_PER_PHOTO`` rows so that ``limit`` distinct photos are always among them."""
 MAX_TOPK = 16384  # Milvus' limit on topk
+VECTOR_INDEX = {"index_type": "HNSW", "metric_type": "IP", "params": {"M": 16, "efConstruction": 200}}
+"""The float collection's ANN index (measured in docs/index.md, "The float embedding in Milvus")."""
+VECTOR_SEARCH_EF = 64
+"""HNSW search list size (>= topk): recall_vs_exact of the top 10 vs speed, measured in docs/index.md."""
+VECTOR_COLLECTION_TAG = "vectors"
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -73,13 +86,16 @@ class MilvusCodeIndex:
     """
 
     def __init__(self, uri: str, *, token: str | None = None, prefix: str = "claimlens",
-                 timeout: float = 10.0, index_type: str = INDEX_TYPE, index_params: dict | None = None) -> None:
+                 timeout: float = 10.0, index_type: str = INDEX_TYPE, index_params: dict | None = None,
+                 vector_index: dict | None = None, vector_ef: int = VECTOR_SEARCH_EF) -> None:
         self.uri = uri
         self.token = token
         self.prefix = prefix
         self.timeout = timeout
         self.index_type = index_type
         self.index_params = index_params or {}
+        self.vector_index = vector_index or VECTOR_INDEX
+        self.vector_ef = vector_ef
         self._client: Any = None
         self._ready: set[str] = set()
         self._lock = threading.Lock()
@@ -155,8 +171,44 @@ class MilvusCodeIndex:
         """Code kinds that have a collection under this prefix (asked each time: another process may have
         created one; a list costs ~1 ms)."""
         names = self._call(lambda c: c.list_collections(timeout=self.timeout))
+        vec = f"{self.prefix}_{VECTOR_COLLECTION_TAG}_"
         return sorted(n[len(self.prefix) + 1:] for n in names if n.startswith(self.prefix + "_")
-                      and re.fullmatch(r"[a-z][a-z0-9_]*\d", n[len(self.prefix) + 1:]))
+                      and not n.startswith(vec) and re.fullmatch(r"[a-z][a-z0-9_]*\d", n[len(self.prefix) + 1:]))
+
+    def vector_collection(self, kind: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", kind):
+            raise ValueError(f"vector kind {kind!r} is not a valid collection suffix")
+        return f"{self.prefix}_{VECTOR_COLLECTION_TAG}_{kind}"
+
+    def vector_kinds(self) -> list[str]:
+        """Vector kinds that have a collection under this prefix."""
+        head = f"{self.prefix}_{VECTOR_COLLECTION_TAG}_"
+        names = self._call(lambda c: c.list_collections(timeout=self.timeout))
+        return sorted(n[len(head):] for n in names if n.startswith(head))
+
+    def ensure_vectors(self, kind: str, dim: int) -> str:
+        """Create (if missing) and load the float collection of ``kind``; returns its name."""
+        name = self.vector_collection(kind)
+        if name in self._ready:
+            return name
+
+        def create(client):
+            from pymilvus import DataType, MilvusClient
+
+            if not client.has_collection(name, timeout=self.timeout):
+                schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+                schema.add_field("pk", DataType.VARCHAR, max_length=64, is_primary=True)
+                schema.add_field("claim_id", DataType.VARCHAR, max_length=64)
+                schema.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
+                index = client.prepare_index_params()
+                index.add_index(field_name="vec", **self.vector_index)
+                client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong",
+                                         timeout=self.timeout)
+            client.load_collection(name, timeout=self.timeout)
+
+        self._call(create)
+        self._ready.add(name)
+        return name
 
     # -- writes -------------------------------------------------------------------------------------------
 
@@ -169,11 +221,12 @@ class MilvusCodeIndex:
                               "claim_id": claim_id, "code": code_bytes(int(code), bits)}
         return [out[k] for k in sorted(out)]
 
-    def replace_photo(self, photo_id: str, claim_id: str, codes: dict[str, list[int]]) -> int:
-        """Make the photo's codes exactly these (idempotent). Returns the rows written."""
+    def replace_photo(self, photo_id: str, claim_id: str, codes: dict[str, list[int]],
+                      vectors: dict[str, Sequence[float]] | None = None) -> int:
+        """Make the photo's codes and float vectors exactly these (idempotent). Returns the rows written."""
         expr = f"photo_id == {_quoted(photo_id)}"
+        written = self._replace_vectors(photo_id, claim_id, vectors or {})
         kinds = set(self.kinds()) | {k for k, v in codes.items() if v}
-        written = 0
         for kind in sorted(kinds):
             name = self.ensure(kind)
             rows = self.rows(kind, photo_id, claim_id, codes.get(kind, []))
@@ -190,6 +243,50 @@ class MilvusCodeIndex:
                 written += len(rows)
         return written
 
+    def _replace_vectors(self, photo_id: str, claim_id: str, vectors: dict[str, Sequence[float]]) -> int:
+        """One row per photo and vector kind (pk = photo id): upsert the given, delete the photo's others."""
+        pk = _quoted(photo_id)
+        written = 0
+        for kind in sorted(set(self.vector_kinds()) | set(vectors)):
+            vec = vectors.get(kind)
+            if vec is None or not len(vec):
+                name = self.vector_collection(kind)
+                self._call(lambda c, n=name: c.delete(n, filter=f"pk == {pk}", timeout=self.timeout))
+                continue
+            values = [float(x) for x in vec]
+            name = self.ensure_vectors(kind, len(values))
+            row = {"pk": photo_id, "claim_id": claim_id, "vec": values}
+            self._call(lambda c, n=name, r=row: c.upsert(n, [r], timeout=self.timeout))
+            written += 1
+        return written
+
+    def bulk_insert_vectors(self, kind: str, photo_ids: Sequence[str], claim_ids: Sequence[str],
+                            vecs: Any) -> None:
+        """Insert float rows (bench); no delete of older rows."""
+        name = self.ensure_vectors(kind, len(vecs[0]))
+        for i in range(0, len(photo_ids), 5000):
+            chunk = vecs[i:i + 5000]
+            chunk = chunk.tolist() if hasattr(chunk, "tolist") else chunk
+            rows = [{"pk": p, "claim_id": c, "vec": v}
+                    for p, c, v in zip(photo_ids[i:i + 5000], claim_ids[i:i + 5000], chunk)]
+            self._call(lambda c, r=rows: c.insert(name, r, timeout=self.timeout))
+
+    def search_vectors(self, kind: str, vector: Sequence[float], limit: int = 10,
+                       exclude_claim: str | None = None) -> list[tuple[str, str, float]]:
+        """The ``limit`` photos nearest to ``vector`` (inner product, best first) as (photo id, claim id,
+        similarity), photos of ``exclude_claim`` left out (a claim's own photos are found by the codes)."""
+        name = self.vector_collection(kind)
+        if name not in self._ready and kind not in self.vector_kinds():
+            return []
+        self.ensure_vectors(kind, len(vector))
+        flt = f"claim_id != {_quoted(exclude_claim)}" if exclude_claim else ""
+        result = self._call(lambda c: c.search(
+            name, data=[[float(x) for x in vector]], anns_field="vec", limit=limit, filter=flt,
+            output_fields=["claim_id"], timeout=self.timeout,
+            search_params={"metric_type": self.vector_index["metric_type"],
+                           "params": {"ef": max(self.vector_ef, limit)}}))
+        return [(h["id"], h["entity"]["claim_id"], float(h["distance"])) for h in result[0]]
+
     def remove_photo(self, photo_id: str) -> None:
         self.replace_photo(photo_id, "", {})
 
@@ -199,6 +296,9 @@ class MilvusCodeIndex:
         for kind in self.kinds():
             name = self.ensure(kind)
             self._call(lambda c, n=name: c.delete(n, filter=expr, timeout=self.timeout))
+        for kind in self.vector_kinds():
+            name = self.vector_collection(kind)
+            self._call(lambda c, n=name: c.delete(n, filter=expr, timeout=self.timeout))
 
     def bulk_insert(self, kind: str, rows: list[dict]) -> None:
         """Insert rows made by :meth:`rows` (rebuild, bench); no delete of older codes."""
@@ -206,8 +306,16 @@ class MilvusCodeIndex:
         for i in range(0, len(rows), 5000):
             self._call(lambda c, r=rows[i:i + 5000]: c.insert(name, r, timeout=self.timeout))
 
+    def drop_vectors(self) -> None:
+        """Drop every float collection under the prefix (tests, bench)."""
+        for kind in self.vector_kinds():
+            name = self.vector_collection(kind)
+            self._call(lambda c, n=name: c.drop_collection(n, timeout=self.timeout))
+            self._ready.discard(name)
+
     def drop(self, kind: str | None = None) -> None:
-        """Drop the collection of ``kind`` (every kind under the prefix when None)."""
+        """Drop the code collection of ``kind`` (every code kind under the prefix when None; the float
+        collections stay: ``rebuild_code_index`` cannot re-create them from the database)."""
         for k in [kind] if kind else self.kinds():
             name = self.collection(k)
             self._call(lambda c, n=name: c.drop_collection(n, timeout=self.timeout)

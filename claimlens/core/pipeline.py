@@ -159,11 +159,13 @@ def analyse_photo(rt: Runtime, photo_id: str) -> str:
 
     index_keys: dict[str, list[str]] = {}
     codes: dict[str, list[int]] = {}
+    vectors: dict[str, list[float]] = {}
     for r in results.values():
         for k, v in r.index_keys.items():
             index_keys.setdefault(k, []).extend(v)
         for k, c in r.codes.items():
             codes.setdefault(k, []).extend(c)
+        vectors.update(r.vectors)
 
     with session_scope(rt.db_url) as s:
         photo = s.get(Photo, photo_id)
@@ -171,7 +173,7 @@ def analyse_photo(rt: Runtime, photo_id: str) -> str:
             return "missing"
         s.execute(delete(FindingRow).where(FindingRow.photo_id == photo_id, FindingRow.phase == "photo"))
         s.add_all(rows)
-        replace_photo_index(s, photo, index_keys, codes, rt.code_index)
+        replace_photo_index(s, photo, index_keys, codes, rt.code_index, vectors)
         photo.sha256 = sha
         photo.size_bytes = size
         photo.analysis = analysis

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from claimlens.core.db import session_scope
 from claimlens.core.hamming_index import hamming_codes, join_code, to_unsigned64
 from claimlens.core.milvus_index import MilvusCodeIndex
+from claimlens.vision.duplicates import VECTOR_KIND, load_embedder
 from tests.conftest import REPO, TEST_LANE
 from tests.e2e.conftest import Stack, free_port
 from tests.e2e.test_reliability import assert_complete, make_claim
@@ -138,6 +139,14 @@ def test_milvus_outage_mid_claim_every_photo_indexed_once(milvus_stack, run_id: 
                                                       output_fields=["pk"], consistency_level="Strong"))
         got_pks = [r["pk"] for r in got]
         assert len(got_pks) == len(set(got_pks)) and set(got_pks) == pks, kind
+    # the float embedding: one row per photo that has an embedding (those with an emb64 code)
+    with_embedding = {pk.split(":")[0] for pk in want.get("emb64", set())}
+    assert with_embedding or load_embedder() is None, "the embedding ran here, so the workers must have used it"
+    vec_name = index.vector_collection(VECTOR_KIND)
+    if with_embedding:
+        got = index._call(lambda cl: cl.query(vec_name, filter=f'claim_id == "{claim_id}"', output_fields=["pk"],
+                                              consistency_level="Strong"))
+        assert sorted(r["pk"] for r in got) == sorted(with_embedding)
 
     # erasing the claim through the API (Milvus engine) removes its codes from Milvus
     with httpx.Client(base_url=base_url, headers=dict(stack.client().headers), timeout=60) as c:
@@ -146,3 +155,6 @@ def test_milvus_outage_mid_claim_every_photo_indexed_once(milvus_stack, run_id: 
         left = index._call(lambda cl, k=kind: cl.query(index.collection(k), filter=f'claim_id == "{claim_id}"',
                                                        output_fields=["pk"], consistency_level="Strong"))
         assert left == [], kind
+    if with_embedding:
+        assert index._call(lambda cl: cl.query(vec_name, filter=f'claim_id == "{claim_id}"', output_fields=["pk"],
+                                               consistency_level="Strong")) == []

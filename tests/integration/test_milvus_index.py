@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 
+import numpy as np
 import pytest
 from sqlalchemy import delete
 
@@ -29,6 +30,7 @@ def milvus(services: dict[str, str]):
         yield index
     finally:
         index.drop()
+        index.drop_vectors()
 
 
 def _flip(code: int, d: int, rng: random.Random) -> int:
@@ -76,6 +78,49 @@ def test_remove_claim_leaves_other_claims(milvus: MilvusCodeIndex) -> None:
     milvus.remove_claim("ERASE-ME")
     assert [h.photo_id for h in milvus.search("phash64", [5], max_distance=0)] == [b]
     assert milvus.count("emb64") == 0
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def test_float_search_finds_the_planted_neighbour_and_respects_deletes(milvus: MilvusCodeIndex) -> None:
+    """The float collection (HNSW, IP on unit vectors): the planted near copy of the query is the nearest
+    photo of another claim; the asking claim's photos are left out; re-analysis without an embedding,
+    photo removal and claim erasure delete the row; re-running an upsert writes one row."""
+    from claimlens.core.index import vector_distance
+    from claimlens.vision.duplicates import VECTOR_KIND
+
+    rng = np.random.default_rng(3)
+    others = {str(uuid.uuid4()): _unit(rng.standard_normal(256)) for _ in range(300)}
+    for i, (pid, v) in enumerate(others.items()):
+        milvus.replace_photo(pid, f"other-{i % 30}", {}, {VECTOR_KIND: v.tolist()})
+    query = _unit(rng.standard_normal(256))
+    planted, same_claim = str(uuid.uuid4()), str(uuid.uuid4())
+    for _ in range(2):  # idempotent: a retried task writes the same single row
+        milvus.replace_photo(planted, "EARLIER", {"phash64": [7]},
+                             {VECTOR_KIND: _unit(query + 0.2 * rng.standard_normal(256)).tolist()})
+    milvus.replace_photo(same_claim, "ASKING", {}, {VECTOR_KIND: query.tolist()})  # the exact vector
+
+    hits = milvus.search_vectors(VECTOR_KIND, query.tolist(), limit=10, exclude_claim="ASKING")
+    assert hits[0][:2] == (planted, "EARLIER")
+    assert all(cid != "ASKING" for _, cid, _ in hits) and len(hits) == 10
+    exact = sorted(((float(v @ query), pid) for pid, v in others.items()), reverse=True)
+    assert hits[1][0] == exact[0][1]  # the ANN order is the exact order here
+    assert 0 <= vector_distance(hits[0][2]) < vector_distance(hits[1][2])
+    assert milvus.search_vectors(VECTOR_KIND, query.tolist(), limit=1)[0][0] == same_claim
+    rows = milvus._call(lambda c: c.query(milvus.vector_collection(VECTOR_KIND), filter=f'pk == "{planted}"',
+                                          output_fields=["pk"]))
+    assert len(rows) == 1
+
+    milvus.replace_photo(planted, "EARLIER", {"phash64": [7]})  # re-analysed without an embedding
+    assert planted not in [h[0] for h in milvus.search_vectors(VECTOR_KIND, query.tolist(), limit=10)]
+    milvus.replace_photo(planted, "EARLIER", {}, {VECTOR_KIND: query.tolist()})
+    milvus.remove_photo(planted)
+    assert planted not in [h[0] for h in milvus.search_vectors(VECTOR_KIND, query.tolist(), limit=10)]
+    milvus.remove_claim("ASKING")
+    assert same_claim not in [h[0] for h in milvus.search_vectors(VECTOR_KIND, query.tolist(), limit=10)]
+    assert milvus.kinds() == ["phash64"]  # the float collection is not a code kind
 
 
 def test_unknown_kind_and_bad_ids() -> None:

@@ -20,6 +20,7 @@ from claimlens.vision.duplicates.features import (
 from claimlens.vision.duplicates.fingerprint import (
     EMBED_KIND,
     PHASH_KIND,
+    VECTOR_KIND,
     Fingerprint,
     fingerprint_photo,
     load_embedder,
@@ -56,6 +57,7 @@ __all__ = [
     "MAX_KEYPOINTS",
     "MIRROR_PERMUTATION",
     "PHASH_KIND",
+    "VECTOR_KIND",
     "Fingerprint",
     "LocalFeatures",
     "MatchTransform",

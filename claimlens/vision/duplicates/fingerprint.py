@@ -28,6 +28,20 @@ log = logging.getLogger(__name__)
 
 PHASH_KIND = "phash64"
 EMBED_KIND = "emb64"
+VECTOR_KIND = "embf256"
+"""The float embedding in the cross-claim index (Milvus engine): its first ``VECTOR_DIMS`` coordinates. The
+shipped embedding is PCA-whitened inside its ONNX graph with the components in order, so the first ones are
+the top components (``claimlens bench index --opt reduce=256``: recall@10 1.0 at 256, docs/index.md)."""
+VECTOR_DIMS = 256
+
+
+def index_vector(embedding: np.ndarray, dims: int = VECTOR_DIMS) -> np.ndarray:
+    """The embedding's first ``dims`` coordinates, L2-normalised again (so inner product = cosine)."""
+    v = np.asarray(embedding, dtype=np.float32).reshape(-1)[:dims]
+    norm = float(np.linalg.norm(v))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError("embedding has no finite direction to index")
+    return v / norm
 
 
 @dataclass
@@ -52,6 +66,10 @@ class Fingerprint:
         if self.embedding_code is not None:
             codes[EMBED_KIND] = [self.embedding_code]
         return codes
+
+    def index_vectors(self) -> dict[str, np.ndarray]:
+        """Float vectors for the cross-claim index (``PhotoResult.vectors``): empty without the embedding."""
+        return {} if self.embedding is None else {VECTOR_KIND: index_vector(self.embedding)}
 
     def query_codes(self) -> dict[str, list[int]]:
         """Codes to search the index with (more than stored: query-side dihedral expansion)."""
