@@ -38,8 +38,9 @@ class UiSettings(BaseModel):
     """The investigator's workbench under /ui (docs/workbench.md)."""
 
     # sessions end after this long without a request, and this long after sign-in whatever happens
-    session_idle_minutes: int = 30
-    session_max_hours: int = 12
+    # (fractions allowed: the browser test runs an app with a few seconds of idle time)
+    session_idle_minutes: float = Field(30, gt=0)
+    session_max_hours: float = Field(12, gt=0)
     # lifetime of the presigned GET URLs the pages use for photos and evidence images
     view_url_expiry_seconds: int = 300
     # embedded mode (`claimlens ui`): every visitor is the local investigator; only ever bound to 127.0.0.1

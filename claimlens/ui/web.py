@@ -65,7 +65,7 @@ def session_cookie_kwargs(request: Request) -> dict[str, Any]:
     ui = get_runtime().settings.ui
     # path /ui: the API never reads cookies (it takes X-API-Key), so the session is not even sent there
     return {"httponly": True, "samesite": "strict", "secure": is_https(request), "path": "/ui",
-            "max_age": ui.session_max_hours * 3600}
+            "max_age": int(ui.session_max_hours * 3600)}
 
 
 def current_ui(request: Request) -> UiContext:

@@ -299,6 +299,41 @@ def test_adjuster_cannot_open_another_adjusters_claim(browser, stack: Stack, wb:
     ctx.close()
 
 
+def test_idle_session_sends_the_browser_to_sign_in(browser, stack: Stack, wb: Seeded) -> None:  # type: ignore[no-untyped-def]
+    """A second API process of the same stack with a 6-second idle expiry: a page opened after the idle time
+    sends the browser to sign in (and back to that page after signing in again); the old cookie stays dead."""
+    idle_s = 6
+    proc, base = stack.start_api("api-short-idle", env={**stack.env,
+                                                        "CLAIMLENS_UI__SESSION_IDLE_MINUTES": str(idle_s / 60)},
+                                 workers=1)
+    try:
+        a2 = wb.claims["A2"]
+        ctx = browser.new_context(base_url=base, viewport=LAPTOP)
+        page = ctx.new_page()
+        page.goto(f"/ui/claims/{a2}")
+        assert "/ui/signin" in page.url
+        page.get_by_label("API key").fill(wb.keys[wb.names["inv"]])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(re.escape(f"/ui/claims/{a2}") + "$"))  # back to the page asked for
+        cookie = next(c for c in ctx.cookies() if c["name"] == "cl_session")["value"]
+        time.sleep(idle_s + 2)  # no request for longer than the idle expiry
+        page.goto(f"/ui/claims/{a2}")
+        page.wait_for_url(re.compile(r"/ui/signin\?next="))
+        assert page.get_by_label("API key").is_visible()
+        assert a2 not in page.locator("main").inner_text()
+        # the expired session is ended on the server: the old cookie does not come back to life
+        stale = httpx.get(f"{base}/ui/", cookies={"cl_session": cookie}, follow_redirects=False)
+        assert stale.status_code == 303 and "/ui/signin" in stale.headers["location"]
+        # signing in again returns to the claim page
+        page.get_by_label("API key").fill(wb.keys[wb.names["inv"]])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(re.escape(f"/ui/claims/{a2}") + "$"))
+        assert page.locator("section.group").count() >= 1
+        ctx.close()
+    finally:
+        stack.stop(proc)
+
+
 def test_embedded_mode_serves_the_scanned_claims(browser, tmp_path: Path, run_id: str) -> None:  # type: ignore[no-untyped-def]
     from datetime import datetime, timedelta, timezone
 
