@@ -65,7 +65,11 @@ class Photo(Base):
 
 class FindingRow(Base):
     __tablename__ = "findings"
-    __table_args__ = (Index("ix_findings_claim_phase", "claim_id", "phase"),)
+    __table_args__ = (Index("ix_findings_claim_phase", "claim_id", "phase"),
+                      # the queue's finding filters and counts per value (migration 0005_ui)
+                      Index("ix_findings_severity_claim", "severity", "claim_id"),
+                      Index("ix_findings_code_claim", "code", "claim_id"),
+                      Index("ix_findings_check_claim", "check", "claim_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     claim_id: Mapped[str] = mapped_column(ForeignKey("claims.id", ondelete="CASCADE"))

@@ -171,15 +171,19 @@ def facet_counts(s: Session, principal: Principal, f: QueueFilters) -> dict[str,
     to each option are what clicking it yields)."""
     out: dict[str, dict[str, int]] = {}
     for facet, col in (("severity", FindingRow.severity), ("check", FindingRow.check), ("code", FindingRow.code)):
-        scoped = _filtered(_scope(select(Claim.id), principal), f, skip=facet).subquery()
-        rows = s.execute(select(col, func.count(func.distinct(FindingRow.claim_id)))
-                         .where(FindingRow.claim_id.in_(select(scoped.c.id)))
-                         .group_by(col)).all()
+        claims_q = _filtered(_scope(select(Claim.id), principal), f, skip=facet)
+        counted = select(col, func.count(func.distinct(FindingRow.claim_id)))
+        if claims_q.whereclause is not None:  # else every claim counts: no subquery (findings.claim_id is a FK)
+            counted = counted.where(FindingRow.claim_id.in_(select(claims_q.subquery().c.id)))
+        rows = s.execute(counted.group_by(col)).all()
         if facet == "severity":
             labels = {v: k for k, v in SEVERITIES.items()}
             out[facet] = {labels[int(k)]: int(n) for k, n in rows if int(k) in labels}
         else:
             out[facet] = {str(k): int(n) for k, n in sorted(rows)}
+    if not (f.status or f.decision or f.adjuster):
+        out.update(_claim_facets_at_once(s, principal, f))  # the usual case: one query, not three
+        return out
     st = _filtered(_scope(select(Claim.status, func.count()), principal), f, skip="status")
     out["status"] = {k: int(n) for k, n in s.execute(st.group_by(Claim.status)).all()}
     dq = _filtered(_scope(select(ClaimOutcome.outcome, func.count()), principal), f, skip="decision")
@@ -189,4 +193,18 @@ def facet_counts(s: Session, principal: Principal, f: QueueFilters) -> dict[str,
     if principal.can_read_all():
         aq = _filtered(select(Claim.owner, func.count()), f, skip="adjuster")
         out["adjuster"] = {k: int(n) for k, n in s.execute(aq.group_by(Claim.owner)).all()}
+    return out
+
+
+def _claim_facets_at_once(s: Session, principal: Principal, f: QueueFilters) -> dict[str, dict[str, int]]:
+    """Status, decision and adjuster counts from one query grouped by all three: valid when none of the three
+    is filtered, because then each facet's query (which skips only its own filter) has the same conditions."""
+    q = _filtered(_scope(select(Claim.status, ClaimOutcome.outcome, Claim.owner, func.count()), principal), f)
+    q = q.select_from(Claim).outerjoin(ClaimOutcome, ClaimOutcome.claim_id == Claim.id)
+    out: dict[str, dict[str, int]] = {"status": {}, "decision": {}, "adjuster": {}}
+    for status, outcome, owner, n in s.execute(q.group_by(Claim.status, ClaimOutcome.outcome, Claim.owner)):
+        for facet, value in (("status", status), ("decision", outcome or "undecided"), ("adjuster", owner)):
+            out[facet][value] = out[facet].get(value, 0) + int(n)
+    if not principal.can_read_all():
+        del out["adjuster"]
     return out

@@ -222,3 +222,52 @@ def test_signed_object_urls_are_scoped_and_expire(tmp_path: Path) -> None:
     assert not verify(rt, "claims/c0/photos/p/thumb.jpg", expires + 1, sig)  # a longer life
     assert not verify(rt, "claims/c0/photos/p/thumb.jpg", int(time.time()) - 1, sig)  # expired
     assert not verify(rt, "claims/c0/photos/p/thumb.jpg", expires, "é" * 64)
+
+
+def _facet_counts_one_query_per_facet(s, principal: Principal, f: QueueFilters) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """The former facet_counts (one COUNT(DISTINCT) query per facet), kept as the reference the two-query
+    version must agree with."""
+    from sqlalchemy import func, select
+
+    from claimlens.core.models import ClaimOutcome
+    from claimlens.core.queue import SEVERITIES, _filtered, _scope
+
+    out: dict[str, dict[str, int]] = {}
+    for facet, col in (("severity", FindingRow.severity), ("check", FindingRow.check), ("code", FindingRow.code)):
+        scoped = _filtered(_scope(select(Claim.id), principal), f, skip=facet).subquery()
+        rows = s.execute(select(col, func.count(func.distinct(FindingRow.claim_id)))
+                         .where(FindingRow.claim_id.in_(select(scoped.c.id))).group_by(col)).all()
+        labels = {v: k for k, v in SEVERITIES.items()}
+        out[facet] = ({labels[int(k)]: int(n) for k, n in rows} if facet == "severity"
+                      else {str(k): int(n) for k, n in rows})
+    st = _filtered(_scope(select(Claim.status, func.count()), principal), f, skip="status")
+    out["status"] = {k: int(n) for k, n in s.execute(st.group_by(Claim.status)).all()}
+    dq = _filtered(_scope(select(ClaimOutcome.outcome, func.count()), principal), f, skip="decision")
+    dq = dq.select_from(Claim).outerjoin(ClaimOutcome, ClaimOutcome.claim_id == Claim.id)
+    out["decision"] = {(k or "undecided"): int(n) for k, n in s.execute(dq.group_by(ClaimOutcome.outcome)).all()}
+    if principal.can_read_all():
+        aq = _filtered(select(Claim.owner, func.count()), f, skip="adjuster")
+        out["adjuster"] = {k: int(n) for k, n in s.execute(aq.group_by(Claim.owner)).all()}
+    return out
+
+
+def test_facet_counts_agree_with_one_query_per_facet(db: str) -> None:
+    from claimlens.bench.queue import _populate
+
+    _populate(db, 400, seed=3)
+    cases = [QueueFilters(), QueueFilters(severity="high"), QueueFilters(code="reused_photo.cross_claim"),
+             QueueFilters(check="metadata_timeline"), QueueFilters(severity="medium", check="integrity"),
+             QueueFilters(severity="high", code="metadata.before_policy_start", decision="undecided"),
+             QueueFilters(decision="cleared"), QueueFilters(status="final", adjuster="adjuster-03"),
+             QueueFilters(q="BENCHQ-0001", severity="low"), QueueFilters(code="heights.inconsistent",
+                                                                         decision="fraud_confirmed"),
+             QueueFilters(date_from=datetime(2026, 1, 3, tzinfo=UTC), date_to=datetime(2026, 1, 8, tzinfo=UTC),
+                          check="plate_vin"), QueueFilters(severity="info", status="open")]
+    with session_scope(db) as s:
+        for principal in (INV, Principal("adjuster-07", "adjuster")):
+            for f in cases:
+                got = facet_counts(s, principal, f)
+                want = _facet_counts_one_query_per_facet(s, principal, f)
+                assert {k: dict(sorted(v.items())) for k, v in got.items()} == {
+                    k: dict(sorted(v.items())) for k, v in want.items()}, f
+        assert facet_counts(s, INV, QueueFilters())["severity"]["high"] > 0  # the data is not empty
