@@ -271,3 +271,37 @@ def test_facet_counts_agree_with_one_query_per_facet(db: str) -> None:
                 assert {k: dict(sorted(v.items())) for k, v in got.items()} == {
                     k: dict(sorted(v.items())) for k, v in want.items()}, f
         assert facet_counts(s, INV, QueueFilters())["severity"]["high"] > 0  # the data is not empty
+
+
+def test_claim_page_shows_each_fact_group_once() -> None:
+    """Five copies of one picture in a claim, flagged pairwise by both duplicate checks (20 findings), are one
+    group on the claim page, shown under one photo with the other 19 findings folded in; the other photos
+    point to it. A finding of another check stays a group of its own."""
+    from itertools import combinations
+
+    from claimlens.ui.pages import fact_groups, place_groups
+
+    photos = [f"p{i}" for i in range(1, 6)]
+    items = []
+    for a, b in combinations(photos, 2):
+        items.append({"key": f"x-{a}-{b}", "code": "exact_duplicate.same_claim", "check": "exact_duplicate",
+                      "photo_id": b, "severity": "medium", "message": "same bytes",
+                      "evidence_raw": {"match": "identical bytes", "other_photo_id": a}})
+        items.append({"key": f"r-{a}-{b}", "code": "reused_photo.same_claim", "check": "reused_photo",
+                      "photo_id": b, "severity": "medium", "message": "near copy",
+                      "evidence_raw": {"matched_photo_id": a, "score": 0.9}})
+    items.append({"key": "t", "code": "metadata.no_exif", "check": "metadata_timeline", "photo_id": "p2",
+                  "severity": "low", "message": "no EXIF", "evidence_raw": {}})
+    groups = fact_groups(items, "C1")
+    assert [(g["kind"], len(g["others"]) + 1) for g in groups] == [("copies", 20), ("finding", 1)]
+    copies = groups[0]
+    assert copies["lead"]["code"] == "exact_duplicate.same_claim"  # identical bytes is the strongest evidence
+    assert sorted(copies["photo_ids"]) == photos and set(copies["checks"]) == {"exact_duplicate", "reused_photo"}
+    assert len({id(it) for it in [copies["lead"], *copies["others"]]}) == 20  # every finding once, none lost
+    by_photo, also_in = place_groups(groups, photos)
+    shown = [g["group_id"] for gs in by_photo.values() for g in gs]
+    assert sorted(shown) == sorted(g["group_id"] for g in groups)  # each group shown exactly once
+    home = copies["lead"]["photo_id"]
+    assert by_photo[home][0] is copies and by_photo[None] == []
+    assert sorted(also_in) == sorted(set(photos) - {home}) and all(v == [copies] for v in also_in.values())
+    assert groups[1] in by_photo["p2"]
