@@ -16,7 +16,7 @@ import httpx
 from celery import Task, chord, group
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
 
 from claimlens.checks.registry import all_checks
 from claimlens.config import get_settings
@@ -32,7 +32,10 @@ from claimlens.workers.observability import timed_checks
 
 logger = get_task_logger(__name__)
 
-TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError, SoftTimeLimitExceeded, IndexUnavailable)
+# PendingRollbackError: a database connection lost inside a claim phase (a check reading the index while
+# PostgreSQL restarted, bench soak) leaves the session unusable; a retry starts with a fresh one
+TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError, PendingRollbackError, SoftTimeLimitExceeded,
+             IndexUnavailable)
 
 
 @lru_cache
