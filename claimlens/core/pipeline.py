@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 
 from claimlens import __version__
@@ -38,9 +39,15 @@ from claimlens.core.findings import group_findings
 from claimlens.core.index import SqlCrossClaimIndex, replace_photo_index
 from claimlens.core.milvus_index import IndexUnavailable, MilvusCodeIndex, make_code_index
 from claimlens.core.models import Claim, ClaimLink, FindingRow, Photo, utcnow
-from claimlens.core.storage import ObjectNotFound, ObjectStore
+from claimlens.core.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 from claimlens.vision.decode import decode_photo
 from claimlens.vision.errors import UnreadableImageError
+
+# Outages of a service a claim-phase check reads through (the index in the database or Milvus, artifacts in the
+# store): not a broken check but a broken world. They must reach the task, which retries the whole claim phase
+# on a fresh session; caught as "check.failed" they left a dead session behind (a PostgreSQL restart during the
+# soak bench lost one claim's final report that way).
+SERVICE_OUTAGES = (IndexUnavailable, StorageUnavailable, OperationalError, InterfaceError, PendingRollbackError)
 
 log = logging.getLogger("claimlens.pipeline")
 
@@ -264,8 +271,8 @@ def assess_claim(rt: Runtime, claim_id: str, revision: int) -> str:
         for check in rt.checks:
             try:
                 found = check.assess_claim(ctx)
-            except IndexUnavailable:
-                raise  # an outage of the Milvus index, not a broken check: the claim task retries
+            except SERVICE_OUTAGES:
+                raise  # the claim task retries
             except Exception as exc:
                 log.exception("claim phase of %s failed on claim %s", check.name, claim_id)
                 found = [Finding(code="check.failed", severity=Severity.INFO,
