@@ -12,7 +12,6 @@ from claimlens import __version__
 from claimlens.api import log_privacy, observability
 from claimlens.api.errors import install_error_handlers
 from claimlens.api.ratelimit import RateLimitMiddleware
-from claimlens.api.request_ids import RequestIdMiddleware
 from claimlens.api.routes import audit, claims, decisions, keys, objects, photos, queue
 from claimlens.config import get_settings
 from claimlens.core.auth import ensure_bootstrap_admin
@@ -55,11 +54,10 @@ def create_app() -> FastAPI:
     install_workbench(app)  # the investigators' web app under /ui (claimlens/ui)
     app.include_router(observability.health)
     app.include_router(observability.router)
-    # added last = runs first: the request id (outermost), then logs and metrics, which see every answer
-    # (429s included), then the rate limits
+    # added last = runs first: the request id, logs and metrics (outermost: they see every answer, 429s
+    # included), then the rate limits
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(observability.RequestContextMiddleware)
-    app.add_middleware(RequestIdMiddleware)
     return app
 
 

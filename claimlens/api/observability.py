@@ -42,13 +42,10 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        # an outer middleware may have chosen the id already (and answers with it itself)
-        echo = "request_id" not in state
-        if echo:
-            raw = dict(scope.get("headers") or ()).get(b"x-request-id")
-            state["request_id"] = clean_request_id(raw.decode("latin-1") if raw else None)
-        request_id: str = state["request_id"]
+        raw = dict(scope.get("headers") or ()).get(b"x-request-id")
+        # kept in the scope's state too: audit events record it (claimlens.core.audit)
+        request_id = clean_request_id(raw.decode("latin-1") if raw else None)
+        scope.setdefault("state", {})["request_id"] = request_id
         REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -58,7 +55,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                if echo and not any(k.lower() == b"x-request-id" for k, _ in headers):
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
                     headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
