@@ -464,18 +464,23 @@ def float_bench(options: dict[str, str], settings, data: Path, n: int, rng: np.r
     sweep = ([{"ef": int(x)} for x in options.get("ef", "64").split(",")] if kind == "HNSW"
              else [{"nprobe": int(x)} for x in options.get("nprobe", "256").split(",")])
     name = ix.vector_collection(VECTOR_KIND)
-    ix.drop_vectors()
+    # reuse=1: query the collection a kept (keep=1) or interrupted run left, same n and seed (no insert)
+    reuse = options.get("reuse", "0") == "1"
+    if not reuse:
+        ix.drop_vectors()
     try:
         t = time.perf_counter()
-        ix.bulk_insert_vectors(VECTOR_KIND, ids, claims, allv)
-        ix._call(lambda c: c.flush(name, timeout=1800))
+        if not reuse:
+            ix.bulk_insert_vectors(VECTOR_KIND, ids, claims, allv)
+            ix._call(lambda c: c.flush(name, timeout=1800))
         t1 = time.perf_counter()
-        while True:
+        while True:  # every row indexed (rows a compaction re-indexes are still served meanwhile)
             info = ix._call(lambda c: c.describe_index(name, index_name="vec", timeout=60))
-            if info.get("pending_index_rows", 0) == 0 and info.get("indexed_rows", 0) >= info.get("total_rows", 0):
+            if info.get("indexed_rows", 0) >= info.get("total_rows", 0):
                 break
             time.sleep(1)
-        ix._call(lambda c: c.release_collection(name, timeout=600))
+        if not reuse:
+            ix._call(lambda c: c.release_collection(name, timeout=600))
         ix._call(lambda c: c.load_collection(name, timeout=1800))
         t2 = time.perf_counter()
         exact_of = {gid: {ids[j] for j in np.argpartition(-(allv @ q), 10)[:10]} for gid, q, _ in planted}
@@ -505,5 +510,5 @@ def float_bench(options: dict[str, str], settings, data: Path, n: int, rng: np.r
             ix.drop_vectors()
     return {"index": kind, "params": params, "n": len(ids), "dims": int(allv.shape[1]),
             "searches": settings_out, "recall_planted_top10_exact": exact_planted,
-            "insert_per_s": len(ids) / (t1 - t), "insert_s": t1 - t, "index_build_s": t2 - t1,
-            "embed_real_s": embed_s, "server_after": after, "load_average": os.getloadavg()}
+            "insert_per_s": None if reuse else len(ids) / (t1 - t), "insert_s": None if reuse else t1 - t,
+            "index_build_s": None if reuse else t2 - t1, "embed_real_s": embed_s, "server_after": after, "load_average": os.getloadavg()}
