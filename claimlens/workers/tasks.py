@@ -16,26 +16,31 @@ import httpx
 from celery import Task, chord, group
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
-from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import IntegrityError
 
 from claimlens.checks.registry import all_checks
 from claimlens.config import get_settings
 from claimlens.core.claims import sweep_erased_claim
 from claimlens.core.db import session_scope
-from claimlens.core.milvus_index import IndexUnavailable
 from claimlens.core.models import Claim
-from claimlens.core.pipeline import PhotosPending, Runtime, analyse_photo, assess_claim, record_photo_failure
-from claimlens.core.storage import StorageUnavailable, make_store
+from claimlens.core.pipeline import (
+    SERVICE_OUTAGES,
+    PhotosPending,
+    Runtime,
+    analyse_photo,
+    assess_claim,
+    record_photo_failure,
+)
+from claimlens.core.storage import make_store
 from claimlens.core.webhooks import WebhookNotAllowed, post_webhook
 from claimlens.workers.celery_app import app
 from claimlens.workers.observability import timed_checks
 
 logger = get_task_logger(__name__)
 
-# PendingRollbackError: a database connection lost inside a claim phase (a check reading the index while
-# PostgreSQL restarted, bench soak) leaves the session unusable; a retry starts with a fresh one
-TRANSIENT = (StorageUnavailable, OperationalError, IntegrityError, PendingRollbackError, SoftTimeLimitExceeded,
-             IndexUnavailable)
+# Retried with backoff: the service outages the pipeline lets through (database, store, Milvus index:
+# pipeline.SERVICE_OUTAGES, one list for both), a lost race on a unique row, and a task stuck on I/O.
+TRANSIENT = (*SERVICE_OUTAGES, IntegrityError, SoftTimeLimitExceeded)
 
 
 @lru_cache
